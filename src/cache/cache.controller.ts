@@ -1,0 +1,91 @@
+import { Controller, Delete, Get, Head, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
+import { FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { CacheService } from './cache.service';
+import { parseNarInfoName } from './nar-name';
+import { parseRange } from './http-range';
+import { GetTokenGuard } from './get-token.guard';
+import { VerbGuard, AllowVerb } from './verb.guard';
+
+const NARINFO_TYPE = 'text/x-nix-narinfo';
+const NAR_TYPE = 'application/x-nix-nar';
+
+/**
+ * The binary cache protocol: narinfos at the root, NARs under nar/. Every route also answers under
+ * /upload/, where `nix copy --to http://host/upload` sends its uploads.
+ */
+@Controller()
+@UseGuards(GetTokenGuard, VerbGuard)
+export class CacheController {
+  constructor(private readonly cache: CacheService) {}
+
+  @Get([':name', 'upload/:name'])
+  async getNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
+    const text = await this.cache.getNarInfo(parseNarInfoName(name));
+    await reply.header('content-type', NARINFO_TYPE).send(text);
+  }
+
+  @Head([':name', 'upload/:name'])
+  async headNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
+    const text = await this.cache.getNarInfo(parseNarInfoName(name));
+    await reply.header('content-type', NARINFO_TYPE).header('content-length', Buffer.byteLength(text)).send();
+  }
+
+  @Put([':name', 'upload/:name'])
+  @AllowVerb('put')
+  @HttpCode(204)
+  async putNarInfo(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
+    await this.cache.putNarInfo(parseNarInfoName(name), req.body as Readable);
+  }
+
+  @Delete([':name', 'upload/:name'])
+  @AllowVerb('delete')
+  @HttpCode(204)
+  async deleteNarInfo(@Param('name') name: string): Promise<void> {
+    await this.cache.deleteNarInfo(parseNarInfoName(name));
+  }
+
+  @Get(['nar/:name', 'upload/nar/:name'])
+  async getNar(@Param('name') name: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    let unsatisfiable = false;
+    const body = await this.cache.getNar(name, (size) => {
+      const r = parseRange(req.headers.range, size);
+      unsatisfiable = r.kind === 'unsatisfiable';
+      return r.kind === 'range' ? r.range : undefined;
+    });
+    reply.header('content-type', NAR_TYPE).header('accept-ranges', 'bytes');
+    if (unsatisfiable) {
+      body.stream.destroy();
+      await reply.status(416).header('content-range', `bytes */${body.size}`).send();
+      return;
+    }
+    if (body.range) {
+      const { start, end } = body.range;
+      reply.status(206).header('content-range', `bytes ${start}-${end}/${body.size}`);
+      reply.header('content-length', end - start + 1);
+    } else {
+      reply.header('content-length', body.size);
+    }
+    await reply.send(body.stream);
+  }
+
+  @Head(['nar/:name', 'upload/nar/:name'])
+  async headNar(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
+    const size = await this.cache.headNar(name);
+    await reply.header('content-type', NAR_TYPE).header('accept-ranges', 'bytes').header('content-length', size).send();
+  }
+
+  @Put(['nar/:name', 'upload/nar/:name'])
+  @AllowVerb('put')
+  @HttpCode(204)
+  async putNar(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
+    await this.cache.putNar(name, req.body as Readable);
+  }
+
+  @Delete(['nar/:name', 'upload/nar/:name'])
+  @AllowVerb('delete')
+  @HttpCode(204)
+  async deleteNar(@Param('name') name: string): Promise<void> {
+    await this.cache.deleteNar(name);
+  }
+}

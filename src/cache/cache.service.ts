@@ -1,0 +1,134 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
+import { NarFileRepository, NarInfoRepository } from 'src/database';
+import { NarInfo, NixFormatError, nix32Encode, parseNarInfo, serializeNarInfo, storePathHash } from 'src/nix';
+import { SigningKeyService } from 'src/signing';
+import { ByteRange, StoragePort } from 'src/storage/storage.port';
+import { AccessTracker } from './access-tracker.service';
+import { spoolToTempFile } from './download/spool';
+import { parseNarName } from './nar-name';
+import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
+
+/** Largest narinfo body we accept on PUT; real ones are a few KB even with many references. */
+export const MAX_NARINFO_BYTES = 1024 * 1024;
+
+export interface NarBody {
+  size: number;
+  range?: ByteRange;
+  stream: Readable;
+}
+
+/** Decides how narinfo and NAR requests are answered: from storage, or not at all. */
+@Injectable()
+export class CacheService {
+  constructor(
+    @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
+    private readonly narInfos: NarInfoRepository,
+    private readonly narFiles: NarFileRepository,
+    private readonly storage: StoragePort,
+    private readonly signing: SigningKeyService,
+    private readonly access: AccessTracker,
+  ) {}
+
+  /** The narinfo text to serve, signed by us when configured. */
+  async getNarInfo(hash: string): Promise<string> {
+    const row = await this.narInfos.findByHash(hash);
+    if (!row) throw new NotFoundError('narinfo not found');
+    this.access.narInfoServed(hash);
+    const info = narInfoFromRow(row);
+    return serializeNarInfo(this.config.cache.signNarinfo ? this.signing.sign(info) : info);
+  }
+
+  async putNarInfo(hash: string, body: Readable): Promise<void> {
+    const text = await readLimited(body, MAX_NARINFO_BYTES);
+    let info: NarInfo;
+    try {
+      info = parseNarInfo(text);
+    } catch (e) {
+      if (e instanceof NixFormatError) throw new BadRequestError(`invalid narinfo: ${e.message}`);
+      throw e;
+    }
+    if (storePathHash(info.storePath) !== hash) throw new BadRequestError('StorePath does not match the narinfo name');
+    const [path, query] = info.url.split('?', 2);
+    if (query !== undefined || !path.startsWith('nar/')) throw new BadRequestError('URL must be nar/<hash>.nar[.ext]');
+    const nar = parseNarName(path.slice('nar/'.length));
+    if (nar.compression !== info.compression) throw new BadRequestError('URL extension does not match Compression');
+    const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
+    await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
+  }
+
+  async deleteNarInfo(hash: string): Promise<void> {
+    if (!(await this.narInfos.deleteByHash(hash))) throw new NotFoundError('narinfo not found');
+  }
+
+  /** Size of a stored NAR, without opening it. */
+  async headNar(name: string): Promise<number> {
+    const { key } = parseNarName(name);
+    const stored = await this.storage.head(key);
+    if (!stored) throw new NotFoundError('NAR not found');
+    return stored.size;
+  }
+
+  async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody> {
+    const { key } = parseNarName(name);
+    const stored = await this.storage.head(key);
+    if (!stored) throw new NotFoundError('NAR not found');
+    const wanted = range?.(stored.size);
+    const stream = await this.storage.read(key, wanted);
+    if (!stream) throw new NotFoundError('NAR not found');
+    this.access.narFileServed(key);
+    return { size: stored.size, range: wanted, stream };
+  }
+
+  /**
+   * Stores an uploaded NAR. Its name carries the hash of its bytes (Nix names uploads by FileHash),
+   * so the body is spooled and checked before it becomes visible.
+   */
+  async putNar(name: string, body: Readable): Promise<void> {
+    const nar = parseNarName(name);
+    const spooled = await spoolToTempFile(body, this.config.cache.tempPath);
+    try {
+      const actual = nar.hash.length === 64 ? spooled.sha256.toString('hex') : nix32Encode(spooled.sha256);
+      if (actual !== nar.hash) throw new BadRequestError('NAR body does not match the hash in its name');
+      await this.storage.put(nar.key, createReadStream(spooled.path));
+      const now = Date.now();
+      await this.narFiles.insertIfAbsent({
+        key: nar.key,
+        compression: nar.compression,
+        fileSize: spooled.size,
+        fileHash: `sha256:${nix32Encode(spooled.sha256)}`,
+        createdAt: now,
+        lastAccessedAt: now,
+      });
+    } finally {
+      await spooled.remove();
+    }
+  }
+
+  async deleteNar(name: string): Promise<void> {
+    const { key } = parseNarName(name);
+    // Row first: a crash in between leaves an unreferenced object, never a row pointing at nothing.
+    const hadRow = await this.narFiles.deleteByKey(key);
+    const hadObject = await this.storage.delete(key);
+    if (!hadRow && !hadObject) throw new NotFoundError('NAR not found');
+  }
+}
+
+async function readLimited(body: Readable, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new PayloadTooLargeError(`narinfo larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+

@@ -1,0 +1,33 @@
+import { BadRequestError } from 'src/common/errors';
+import { Compression, compressionFromExtension, isNarHashPart, isStorePathHash, narExtension } from 'src/nix';
+
+/** `<hash>.narinfo` → the store path hash, or a 400 naming what is wrong. */
+export function parseNarInfoName(name: string): string {
+  const match = /^([^./]+)\.narinfo$/.exec(name);
+  if (!match) throw new BadRequestError('expected <hash>.narinfo');
+  if (!isStorePathHash(match[1])) throw new BadRequestError('invalid store path hash');
+  return match[1];
+}
+
+export interface NarName {
+  hash: string;
+  compression: Compression;
+  /** The storage key and URL path: `nar/<hash>.nar[.ext]`. */
+  key: string;
+}
+
+/** `<hash>.nar[.ext]` → hash, compression and storage key, or a 400 naming what is wrong. */
+export function parseNarName(name: string): NarName {
+  const match = /^([^./]+)\.nar(?:\.([a-z0-9]+))?$/.exec(name);
+  if (!match) throw new BadRequestError('expected <hash>.nar[.ext]');
+  const [, hash, ext] = match;
+  if (!isNarHashPart(hash)) throw new BadRequestError('invalid NAR hash');
+  const compression = compressionFromExtension(ext ?? '');
+  if (compression === null) throw new BadRequestError(`unknown NAR extension .${ext}`);
+  return { hash, compression, key: narKey(hash, compression) };
+}
+
+export function narKey(hash: string, compression: Compression): string {
+  const ext = narExtension(compression);
+  return `nar/${hash}.nar${ext ? `.${ext}` : ''}`;
+}

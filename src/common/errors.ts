@@ -1,0 +1,57 @@
+/**
+ * Typed domain errors. Services throw these; one exception filter maps them to HTTP statuses
+ * (see src/cache/http-exception.filter.ts). Messages are short, safe to show to a client and never
+ * carry a secret.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly status: number;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The thing asked for is not here (nor upstream). */
+export class NotFoundError extends DomainError {
+  readonly status = 404;
+}
+
+/** The client sent something malformed: a bad hash, an invalid narinfo, an unknown extension. */
+export class BadRequestError extends DomainError {
+  readonly status = 400;
+}
+
+/** The client sent a body larger than we accept. */
+export class PayloadTooLargeError extends DomainError {
+  readonly status = 413;
+}
+
+/** The verb is disabled by configuration (PUT/DELETE). */
+export class MethodNotAllowedError extends DomainError {
+  readonly status = 405;
+}
+
+export class UnauthorizedError extends DomainError {
+  readonly status = 401;
+}
+
+/** A lock could not be taken: backend down (and no degraded mode), or waited too long. */
+export class LockUnavailableError extends DomainError {
+  readonly status = 503;
+  constructor(
+    message: string,
+    readonly reason: 'timeout' | 'backend_error' | 'circuit_breaker' | 'lost' = 'backend_error',
+  ) {
+    super(message);
+  }
+}
+
+/** A dependency (database, storage) failed in a way the client cannot fix. */
+export class DependencyUnavailableError extends DomainError {
+  readonly status = 503;
+}
+
+/** An upstream sent something we refuse to pass on (bad signature, hash mismatch, truncated body). */
+export class UpstreamIntegrityError extends DomainError {
+  readonly status = 502;
+}

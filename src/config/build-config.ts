@@ -1,0 +1,202 @@
+import { hostname as osHostname, homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError, OptionValue } from './option';
+import { DatabaseDialect, LockBackend, NcpsConfig, StorageConfig } from './config';
+
+/** Resolved option values, keyed by flag name (see options.ts). */
+export type OptionValues = Readonly<Record<string, OptionValue | undefined>>;
+
+export interface BuildContext {
+  hostname?: string;
+  tempDir?: string;
+  homeDir?: string;
+}
+
+/** Turns resolved option values into a validated NcpsConfig, applying the cross-field rules. */
+export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsConfig {
+  const str = (flag: string) => values[flag] as string | undefined;
+  const bool = (flag: string) => values[flag] as boolean;
+  const num = (flag: string) => values[flag] as number;
+  const list = (flag: string) => (values[flag] as string[] | undefined) ?? [];
+  const warnings: string[] = [];
+
+  const hostname = str('cache-hostname') || ctx.hostname || osHostname();
+  const dataDir = resolve(str('cache-data-dir') ?? './var/ncps');
+  const { host, port } = parseListenAddress(str('server-addr') ?? ':8501');
+
+  const storage = buildStorage(values, dataDir);
+  const database = buildDatabase(values, dataDir);
+
+  let backend = (str('cache-lock-backend') ?? 'local') as LockBackend;
+  const redisAddrs = list('cache-redis-addrs');
+  if (backend === 'local' && redisAddrs.length > 0) {
+    backend = 'redis';
+    warnings.push('--cache-redis-addrs is set while --cache-lock-backend is local: using the redis lock backend');
+  }
+  if (backend === 'redis' && redisAddrs.length === 0) {
+    throw new ConfigError('--cache-lock-backend=redis needs --cache-redis-addrs');
+  }
+  if (backend === 'postgres' && database.dialect !== 'postgres') {
+    throw new ConfigError(
+      `--cache-lock-backend=postgres needs a PostgreSQL database; --cache-database-url is ${database.dialect}`,
+    );
+  }
+  if (backend !== 'local' && database.dialect === 'sqlite') {
+    throw new ConfigError(
+      `--cache-lock-backend=${backend} coordinates several instances, and they cannot share SQLite. ` +
+        'High availability needs a shared PostgreSQL or MySQL database (--cache-database-url), ' +
+        'shared S3 storage (--cache-storage-s3-bucket) and the same lock backend on every instance.',
+    );
+  }
+  if (backend !== 'local' && storage.kind === 'local') {
+    warnings.push(
+      'distributed locks with local storage: every instance must see the same directory on one host; ' +
+        'S3 (--cache-storage-s3-bucket) is the supported shared store',
+    );
+  }
+
+  const maxSize = values['cache-max-size'] as number | undefined;
+  const schedule = str('cache-lru-schedule');
+  if (schedule && maxSize === undefined) {
+    throw new ConfigError('--cache-lru-schedule needs --cache-max-size');
+  }
+  if (maxSize !== undefined && maxSize <= 0) throw new ConfigError('--cache-max-size must be greater than 0');
+
+  const upstreamUrls = list('cache-upstream-url');
+  for (const url of upstreamUrls) {
+    if (!/^https?:\/\/[^/]+/.test(url)) {
+      throw new ConfigError(`--cache-upstream-url: "${url}" is not an http(s) URL`);
+    }
+  }
+  for (const [flag, min] of [
+    ['cache-database-pool-max-open-conns', 1],
+    ['cache-database-pool-max-idle-conns', 0],
+    ['cache-redis-pool-size', 1],
+    ['cache-lock-retry-max-attempts', 0],
+    ['cache-redis-db', 0],
+  ] as const) {
+    if (num(flag) < min) throw new ConfigError(`--${flag} must be at least ${min}`);
+  }
+
+  const home = ctx.homeDir ?? homedir();
+  const netrc = str('netrc-file') ?? '~/.netrc';
+  const advertise = str('server-advertise-url') || `http://${hostname}:${port}`;
+
+  return {
+    logLevel: str('log-level') ?? 'info',
+    prometheusEnabled: bool('prometheus-enabled'),
+    server: { host, port, advertiseUrl: advertise.replace(/\/+$/, ''), shutdownTimeoutMs: num('server-shutdown-timeout') },
+    cache: {
+      hostname,
+      dataDir,
+      tempPath: resolve(str('cache-temp-path') || ctx.tempDir || tmpdir()),
+      secretKeyPath: str('cache-secret-key-path') || undefined,
+      signNarinfo: bool('cache-sign-narinfo'),
+      allowPut: bool('cache-allow-put-verb'),
+      allowDelete: bool('cache-allow-delete-verb'),
+      getToken: str('cache-get-token') || undefined,
+      maxSizeBytes: maxSize,
+      lru: schedule ? { schedule, timezone: str('cache-lru-schedule-timezone') ?? 'Local' } : undefined,
+    },
+    storage,
+    database,
+    upstream: {
+      urls: upstreamUrls,
+      publicKeys: list('cache-upstream-public-key'),
+      dialerTimeoutMs: num('cache-upstream-dialer-timeout'),
+      responseHeaderTimeoutMs: num('cache-upstream-response-header-timeout'),
+      netrcFile: netrc.startsWith('~/') ? join(home, netrc.slice(2)) : netrc,
+    },
+    lock: {
+      backend,
+      allowDegradedMode: bool('cache-lock-allow-degraded-mode'),
+      downloadTtlMs: num('cache-lock-download-ttl'),
+      lruTtlMs: num('cache-lock-lru-ttl'),
+      retry: {
+        maxAttempts: num('cache-lock-retry-max-attempts'),
+        initialDelayMs: num('cache-lock-retry-initial-delay'),
+        maxDelayMs: num('cache-lock-retry-max-delay'),
+        jitter: bool('cache-lock-retry-jitter'),
+      },
+      keyPrefix: str('cache-lock-redis-key-prefix') ?? 'ncps:lock:',
+      redis: {
+        addrs: redisAddrs,
+        username: str('cache-redis-username') || undefined,
+        password: str('cache-redis-password') || undefined,
+        db: num('cache-redis-db'),
+        useTls: bool('cache-redis-use-tls'),
+        poolSize: num('cache-redis-pool-size'),
+      },
+    },
+    warnings,
+  };
+}
+
+export function parseListenAddress(addr: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    throw new ConfigError(`--server-addr: "${addr}" is not HOST:PORT (examples: :8501, 127.0.0.1:8501)`);
+  }
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+function buildStorage(values: OptionValues, dataDir: string): StorageConfig {
+  const local = values['cache-storage-local'] as string | undefined;
+  const bucket = values['cache-storage-s3-bucket'] as string | undefined;
+  if (local && bucket) {
+    throw new ConfigError('exactly one storage backend: give --cache-storage-local or --cache-storage-s3-bucket, not both');
+  }
+  const s3Only = ['endpoint', 'region', 'access-key-id', 'secret-access-key'].filter(
+    (k) => values[`cache-storage-s3-${k}`] !== undefined,
+  );
+  if (!bucket && s3Only.length > 0) {
+    throw new ConfigError(`--cache-storage-s3-${s3Only[0]} is set but --cache-storage-s3-bucket is not`);
+  }
+  if (bucket) {
+    const accessKeyId = values['cache-storage-s3-access-key-id'] as string | undefined;
+    const secretAccessKey = values['cache-storage-s3-secret-access-key'] as string | undefined;
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      throw new ConfigError('--cache-storage-s3-access-key-id and --cache-storage-s3-secret-access-key go together');
+    }
+    return {
+      kind: 's3',
+      s3: {
+        bucket,
+        endpoint: values['cache-storage-s3-endpoint'] as string | undefined,
+        region: values['cache-storage-s3-region'] as string | undefined,
+        accessKeyId,
+        secretAccessKey,
+        forcePathStyle: values['cache-storage-s3-force-path-style'] as boolean,
+      },
+    };
+  }
+  return { kind: 'local', path: resolve(local || join(dataDir, 'storage')) };
+}
+
+export function databaseDialect(url: string): DatabaseDialect {
+  const scheme = /^([a-z0-9]+):/i.exec(url)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'sqlite':
+    case 'sqlite3':
+      return 'sqlite';
+    case 'postgres':
+    case 'postgresql':
+      return 'postgres';
+    case 'mysql':
+      return 'mysql';
+    default:
+      // Never echo the URL: it may carry a password.
+      throw new ConfigError('--cache-database-url: scheme must be sqlite:, postgresql://, postgres:// or mysql://');
+  }
+}
+
+function buildDatabase(values: OptionValues, dataDir: string) {
+  const url = (values['cache-database-url'] as string | undefined) || `sqlite:${join(dataDir, 'db', 'ncps.sqlite')}`;
+  return {
+    url,
+    dialect: databaseDialect(url),
+    poolMaxOpen: values['cache-database-pool-max-open-conns'] as number,
+    poolMaxIdle: values['cache-database-pool-max-idle-conns'] as number,
+  };
+}

@@ -1,0 +1,190 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildConfig, parseListenAddress } from './build-config';
+import { renderConfigExample } from './example';
+import { ConfigError, parseDuration, parseSize } from './option';
+import { OPTIONS } from './options';
+import { renderConfigurationReference } from './reference';
+import { resolveOptions } from './resolve';
+
+const load = (flags: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) =>
+  buildConfig(resolveOptions({ flags, env }), { hostname: 'box', tempDir: '/tmp', homeDir: '/home/u' });
+
+function yamlFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'ncps-cfg-')), 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('option parsers', () => {
+  it.each([
+    ['100ms', 100],
+    ['5m', 300_000],
+    ['1h30m', 5_400_000],
+    ['1.5s', 1500],
+    ['0', 0],
+  ])('parses the Go duration %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['5', '5 minutes', 'm5', '', '1h 30m'])('rejects the duration %p', (text) => {
+    expect(() => parseDuration(text)).toThrow(ConfigError);
+  });
+
+  it.each([
+    ['512', 512],
+    ['10K', 10_240],
+    ['1G', 1024 ** 3],
+    ['2T', 2 * 1024 ** 4],
+    ['1.5M', 1.5 * 1024 ** 2],
+  ])('parses the size %s', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+
+  it('rejects an unknown size unit', () => {
+    expect(() => parseSize('10X')).toThrow(/not a size/);
+  });
+
+  it.each([
+    [':8501', { host: '', port: 8501 }],
+    ['127.0.0.1:9000', { host: '127.0.0.1', port: 9000 }],
+    ['[::1]:80', { host: '::1', port: 80 }],
+  ])('parses the listen address %s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it('rejects a listen address without port', () => {
+    expect(() => parseListenAddress('localhost')).toThrow(/--server-addr/);
+  });
+});
+
+describe('embedded defaults', () => {
+  it('needs no flag at all: SQLite and local storage under the data dir, local locks, cache.nixos.org', () => {
+    const sut = load();
+    expect(sut.server).toMatchObject({ host: '', port: 8501 });
+    expect(sut.cache.hostname).toBe('box');
+    expect(sut.database.dialect).toBe('sqlite');
+    expect(sut.database.url).toBe(`sqlite:${join(sut.cache.dataDir, 'db', 'ncps.sqlite')}`);
+    expect(sut.storage).toEqual({ kind: 'local', path: join(sut.cache.dataDir, 'storage') });
+    expect(sut.lock.backend).toBe('local');
+    expect(sut.upstream.urls).toEqual(['https://cache.nixos.org']);
+    expect(sut.upstream.publicKeys).toEqual(['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=']);
+    expect(sut.lock).toMatchObject({ downloadTtlMs: 300_000, lruTtlMs: 1_800_000, keyPrefix: 'ncps:lock:' });
+    expect(sut.lock.retry).toEqual({ maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2000, jitter: true });
+    expect(sut.upstream.netrcFile).toBe('/home/u/.netrc');
+  });
+});
+
+describe('precedence: flag > file > environment > default', () => {
+  const file = yamlFile('cache:\n  hostname: from-file\n  lock:\n    download-lock-ttl: 7m\n');
+
+  it('takes the flag over the file and the environment', () => {
+    const sut = load({ config: file, 'cache-hostname': 'from-flag' }, { CACHE_HOSTNAME: 'from-env' });
+    expect(sut.cache.hostname).toBe('from-flag');
+  });
+
+  it('takes the file over the environment', () => {
+    const sut = load({ config: file }, { CACHE_HOSTNAME: 'from-env', CACHE_LOCK_DOWNLOAD_TTL: '9m' });
+    expect(sut.cache.hostname).toBe('from-file');
+    expect(sut.lock.downloadTtlMs).toBe(7 * 60_000);
+  });
+
+  it('takes the environment over the default', () => {
+    expect(load({}, { CACHE_LOCK_RETRY_MAX_ATTEMPTS: '7' }).lock.retry.maxAttempts).toBe(7);
+  });
+
+  it('reads the file named by NCPS_CONFIG_FILE', () => {
+    expect(load({}, { NCPS_CONFIG_FILE: file }).cache.hostname).toBe('from-file');
+  });
+
+  it('splits comma lists from the environment and takes YAML lists', () => {
+    const listFile = yamlFile('cache:\n  upstream:\n    urls:\n      - http://a.example\n      - http://b.example\n');
+    expect(load({ config: listFile }).upstream.urls).toEqual(['http://a.example', 'http://b.example']);
+    expect(load({}, { CACHE_UPSTREAM_URLS: 'http://x.example, http://y.example' }).upstream.urls).toEqual([
+      'http://x.example',
+      'http://y.example',
+    ]);
+  });
+});
+
+describe('validation', () => {
+  it('names the option with a bad value', () => {
+    expect(() => load({ 'cache-lock-download-ttl': 'soon' })).toThrow(/--cache-lock-download-ttl: "soon" is not a duration/);
+  });
+
+  it('rejects an unknown lock backend with the choices', () => {
+    expect(() => load({ 'cache-lock-backend': 'zookeeper' })).toThrow(/one of local, redis, postgres/);
+  });
+
+  it('rejects two storage backends', () => {
+    expect(() => load({ 'cache-storage-local': '/x', 'cache-storage-s3-bucket': 'b' })).toThrow(/exactly one storage/);
+  });
+
+  it('refuses distributed locks on SQLite and explains what HA needs', () => {
+    expect(() => load({ 'cache-lock-backend': 'redis', 'cache-redis-addrs': 'r:6379' })).toThrow(
+      /cannot share SQLite.*PostgreSQL or MySQL.*S3/s,
+    );
+  });
+
+  it('refuses postgres locks without a PostgreSQL database', () => {
+    expect(() => load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'mysql://u@h/db' })).toThrow(
+      /needs a PostgreSQL database/,
+    );
+  });
+
+  it('switches to redis when redis addresses are given with local locks, and warns', () => {
+    const sut = load({ 'cache-redis-addrs': 'r:6379', 'cache-database-url': 'postgresql://u:p@h/db', 'cache-storage-s3-bucket': 'b' });
+    expect(sut.lock.backend).toBe('redis');
+    expect(sut.warnings.join('\n')).toMatch(/using the redis lock backend/);
+  });
+
+  it('warns that local storage with distributed locks must be one shared directory', () => {
+    const sut = load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'postgresql://u:p@h/db' });
+    expect(sut.warnings.join('\n')).toMatch(/same directory.*S3/s);
+  });
+
+  it('requires max-size with an LRU schedule', () => {
+    expect(() => load({ 'cache-lru-schedule': '0 2 * * *' })).toThrow(/needs --cache-max-size/);
+  });
+
+  it('never echoes a secret value in an error', () => {
+    const attempt = () => load({ 'cache-database-url': 'oracle://admin:hunter2@db/x' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+
+  it('rejects unknown keys in the config file', () => {
+    expect(() => load({ config: yamlFile('cache:\n  hostnme: typo\n') })).toThrow(/unknown key in .*cache\.hostnme/);
+  });
+
+  it('rejects a config file that cannot be read', () => {
+    expect(() => load({ config: '/nonexistent/ncps.yaml' })).toThrow(/--config: cannot read/);
+  });
+});
+
+describe('the option table and its documents', () => {
+  it('gives every option a unique flag, key and environment variable', () => {
+    for (const field of ['flag', 'key', 'env'] as const) {
+      const values = OPTIONS.map((o) => o[field]).filter((v) => v !== null);
+      expect(new Set(values).size).toBe(values.length);
+    }
+  });
+
+  it('keeps docs/configuration.md in sync (regenerate with npm run docs:config)', () => {
+    const committed = readFileSync(join(__dirname, '../../docs/configuration.md'), 'utf8');
+    expect(committed).toBe(renderConfigurationReference());
+  });
+
+  it('keeps config/config.example.yaml in sync (regenerate with npm run docs:config)', () => {
+    const committed = readFileSync(join(__dirname, '../../config/config.example.yaml'), 'utf8');
+    expect(committed).toBe(renderConfigExample());
+  });
+
+  it('writes an example file that parses, knows every key, and yields the defaults', () => {
+    const fromExample = resolveOptions({ flags: { config: yamlFile(renderConfigExample()) }, env: {} });
+    const defaults = resolveOptions({ flags: { config: yamlFile('{}\n') }, env: {} });
+    expect({ ...fromExample, config: undefined }).toEqual({ ...defaults, config: undefined });
+    for (const o of OPTIONS.filter((x) => x.key !== null)) expect(renderConfigExample()).toContain(`$${o.env})`);
+  });
+});

@@ -1,0 +1,93 @@
+import { OptionSpec } from './option';
+
+/**
+ * The option table: the single source for flags, YAML keys, environment variables, defaults,
+ * parsing, `--help` and the configuration reference (docs/configuration.md, kept in sync by a test).
+ * Names follow the Go ncps so an operator can swap one for the other without touching configuration.
+ */
+export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly OptionSpec[] }> = [
+  {
+    title: 'General',
+    options: [
+      { flag: 'config', key: null, env: 'NCPS_CONFIG_FILE', kind: 'string', placeholder: 'PATH', defaultText: '$XDG_CONFIG_HOME/ncps/config.yaml if it exists', help: 'YAML configuration file. Precedence: flag > file > environment > default.' },
+      { flag: 'log-level', key: 'log.level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'Minimum level of log lines.' },
+      { flag: 'prometheus-enabled', key: 'prometheus.enabled', env: 'PROMETHEUS_ENABLED', kind: 'boolean', default: 'false', help: 'Serve Prometheus metrics at GET /metrics.' },
+    ],
+  },
+  {
+    title: 'Server',
+    options: [
+      { flag: 'server-addr', key: 'server.addr', env: 'SERVER_ADDR', kind: 'string', default: ':8501', placeholder: 'HOST:PORT', help: 'Address to listen on; an empty host listens on every interface.' },
+      { flag: 'server-advertise-url', key: 'server.advertise-url', env: 'SERVER_ADVERTISE_URL', kind: 'string', placeholder: 'URL', defaultText: 'http://<hostname>:<port>', help: 'URL at which other instances reach this one, to stream downloads in progress here (HA).' },
+      { flag: 'server-shutdown-timeout', key: 'server.shutdown-timeout', env: 'SERVER_SHUTDOWN_TIMEOUT', kind: 'duration', default: '25s', help: 'On SIGTERM, how long in-flight responses and downloads may take to finish before the process exits.' },
+    ],
+  },
+  {
+    title: 'Cache',
+    options: [
+      { flag: 'cache-hostname', key: 'cache.hostname', env: 'CACHE_HOSTNAME', kind: 'string', defaultText: "the machine's hostname", help: 'Name of this cache; also the name of a generated signing key (<hostname>-1).' },
+      { flag: 'cache-data-dir', key: 'cache.data-dir', env: 'CACHE_DATA_DIR', kind: 'string', default: './var/ncps', placeholder: 'DIR', help: 'Where the embedded defaults keep their data: the SQLite database and local storage when neither is configured.' },
+      { flag: 'cache-temp-path', key: 'cache.temp-path', env: 'CACHE_TEMP_PATH', kind: 'string', placeholder: 'DIR', defaultText: 'the OS temporary directory', help: 'Directory for downloads in progress before they are verified and stored.' },
+      { flag: 'cache-secret-key-path', key: 'cache.secret-key-path', env: 'CACHE_SECRET_KEY_PATH', kind: 'string', placeholder: 'PATH', defaultText: 'generated once and kept in the database', help: 'Nix secret key file (name:base64) used to sign narinfos.' },
+      { flag: 'cache-sign-narinfo', key: 'cache.sign-narinfo', env: 'CACHE_SIGN_NARINFO', kind: 'boolean', default: 'true', help: 'Sign served narinfos with this cache\'s key.' },
+      { flag: 'cache-allow-put-verb', key: 'cache.allow-put-verb', env: 'CACHE_ALLOW_PUT_VERB', kind: 'boolean', default: 'false', help: 'Accept uploads (PUT of narinfos and NARs, e.g. nix copy --to).' },
+      { flag: 'cache-allow-delete-verb', key: 'cache.allow-delete-verb', env: 'CACHE_ALLOW_DELETE_VERB', kind: 'boolean', default: 'false', help: 'Accept DELETE of narinfos and NARs.' },
+      { flag: 'cache-get-token', key: 'cache.get-token', env: 'CACHE_GET_TOKEN', kind: 'string', secret: true, placeholder: 'TOKEN', help: 'When set, GET and HEAD require "Authorization: Bearer <token>".' },
+      { flag: 'cache-max-size', key: 'cache.max-size', env: 'CACHE_MAX_SIZE', kind: 'size', placeholder: 'SIZE', help: 'Size limit of the stored NARs (e.g. 100G); the LRU evicts down to it.' },
+      { flag: 'cache-lru-schedule', key: 'cache.lru.schedule', env: 'CACHE_LRU_SCHEDULE', kind: 'string', placeholder: 'CRON', help: 'Cron schedule of LRU eviction (e.g. "0 2 * * *"); requires --cache-max-size.' },
+      { flag: 'cache-lru-schedule-timezone', key: 'cache.lru.timezone', env: 'CACHE_LRU_SCHEDULE_TZ', kind: 'string', default: 'Local', placeholder: 'TZ', help: 'Time zone of the LRU schedule (IANA name, or Local).' },
+    ],
+  },
+  {
+    title: 'Storage (exactly one backend; local under the data directory when none is given)',
+    options: [
+      { flag: 'cache-storage-local', key: 'cache.storage.local', env: 'CACHE_STORAGE_LOCAL', kind: 'string', placeholder: 'DIR', help: 'Store NARs and other files in this directory.' },
+      { flag: 'cache-storage-s3-bucket', key: 'cache.storage.s3.bucket', env: 'CACHE_STORAGE_S3_BUCKET', kind: 'string', help: 'S3 bucket.' },
+      { flag: 'cache-storage-s3-endpoint', key: 'cache.storage.s3.endpoint', env: 'CACHE_STORAGE_S3_ENDPOINT', kind: 'string', placeholder: 'URL', help: 'S3 endpoint for S3-compatible stores (MinIO, Ceph, ...).' },
+      { flag: 'cache-storage-s3-region', key: 'cache.storage.s3.region', env: 'CACHE_STORAGE_S3_REGION', kind: 'string', help: 'S3 region.' },
+      { flag: 'cache-storage-s3-access-key-id', key: 'cache.storage.s3.access-key-id', env: 'CACHE_STORAGE_S3_ACCESS_KEY_ID', kind: 'string', secret: true, help: 'S3 access key id; the AWS SDK credential chain is used when absent.' },
+      { flag: 'cache-storage-s3-secret-access-key', key: 'cache.storage.s3.secret-access-key', env: 'CACHE_STORAGE_S3_SECRET_ACCESS_KEY', kind: 'string', secret: true, help: 'S3 secret access key.' },
+      { flag: 'cache-storage-s3-force-path-style', key: 'cache.storage.s3.force-path-style', env: 'CACHE_STORAGE_S3_FORCE_PATH_STYLE', kind: 'boolean', default: 'false', help: 'Address the bucket as a path (needed by most S3-compatible stores).' },
+    ],
+  },
+  {
+    title: 'Database',
+    options: [
+      { flag: 'cache-database-url', key: 'cache.database-url', env: 'CACHE_DATABASE_URL', kind: 'string', secret: true, placeholder: 'URL', defaultText: 'sqlite:<data-dir>/db/ncps.sqlite', help: 'sqlite:PATH, postgresql://user:pass@host:5432/db?sslmode=..., or mysql://user:pass@host:3306/db.' },
+      { flag: 'cache-database-pool-max-open-conns', key: 'cache.database.pool.max-open-conns', env: 'CACHE_DATABASE_POOL_MAX_OPEN_CONNS', kind: 'integer', default: '25', help: 'Most connections open to PostgreSQL/MySQL (SQLite uses one).' },
+      { flag: 'cache-database-pool-max-idle-conns', key: 'cache.database.pool.max-idle-conns', env: 'CACHE_DATABASE_POOL_MAX_IDLE_CONNS', kind: 'integer', default: '5', help: 'Idle connections kept open.' },
+    ],
+  },
+  {
+    title: 'Upstream caches',
+    options: [
+      { flag: 'cache-upstream-url', key: 'cache.upstream.urls', env: 'CACHE_UPSTREAM_URLS', kind: 'list', repeatable: true, placeholder: 'URL', default: 'https://cache.nixos.org', help: 'Upstream binary cache (repeatable); append ?priority=N to override its nix-cache-info priority.' },
+      { flag: 'cache-upstream-public-key', key: 'cache.upstream.public-keys', env: 'CACHE_UPSTREAM_PUBLIC_KEYS', kind: 'list', repeatable: true, placeholder: 'KEY', default: 'cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=', help: 'Trusted upstream key name:base64 (repeatable). A key named after an upstream host applies to it; a key matching no host applies to all.' },
+      { flag: 'cache-upstream-dialer-timeout', key: 'cache.upstream.dialer-timeout', env: 'CACHE_UPSTREAM_DIALER_TIMEOUT', kind: 'duration', default: '3s', help: 'Timeout to connect to an upstream.' },
+      { flag: 'cache-upstream-response-header-timeout', key: 'cache.upstream.response-header-timeout', env: 'CACHE_UPSTREAM_RESPONSE_HEADER_TIMEOUT', kind: 'duration', default: '3s', help: 'Timeout for an upstream to answer with headers.' },
+      { flag: 'netrc-file', key: 'cache.netrc-file', env: 'NETRC_FILE', kind: 'string', placeholder: 'PATH', default: '~/.netrc', help: 'netrc file giving Basic credentials per upstream host.' },
+    ],
+  },
+  {
+    title: 'Locks',
+    options: [
+      { flag: 'cache-lock-backend', key: 'cache.lock.backend', env: 'CACHE_LOCK_BACKEND', kind: 'string', default: 'local', choices: ['local', 'redis', 'postgres'], help: 'local (one instance), redis (Redlock) or postgres (advisory locks on the PostgreSQL database).' },
+      { flag: 'cache-lock-allow-degraded-mode', key: 'cache.lock.allow-degraded-mode', env: 'CACHE_LOCK_ALLOW_DEGRADED_MODE', kind: 'boolean', default: 'false', help: 'Fall back to local locks while the distributed backend is unreachable (breaks HA guarantees).' },
+      { flag: 'cache-lock-download-ttl', key: 'cache.lock.download-lock-ttl', env: 'CACHE_LOCK_DOWNLOAD_TTL', kind: 'duration', default: '5m', help: 'TTL of download locks (extended while the download runs).' },
+      { flag: 'cache-lock-lru-ttl', key: 'cache.lock.lru-lock-ttl', env: 'CACHE_LOCK_LRU_TTL', kind: 'duration', default: '30m', help: 'TTL of the LRU lock (extended while eviction runs).' },
+      { flag: 'cache-lock-retry-max-attempts', key: 'cache.lock.retry.max-attempts', env: 'CACHE_LOCK_RETRY_MAX_ATTEMPTS', kind: 'integer', default: '3', help: 'Polling attempts when a backend gives no release notification.' },
+      { flag: 'cache-lock-retry-initial-delay', key: 'cache.lock.retry.initial-delay', env: 'CACHE_LOCK_RETRY_INITIAL_DELAY', kind: 'duration', default: '100ms', help: 'First backoff delay; delay = min(initial * 2^attempt, max).' },
+      { flag: 'cache-lock-retry-max-delay', key: 'cache.lock.retry.max-delay', env: 'CACHE_LOCK_RETRY_MAX_DELAY', kind: 'duration', default: '2s', help: 'Backoff cap.' },
+      { flag: 'cache-lock-retry-jitter', key: 'cache.lock.retry.jitter', env: 'CACHE_LOCK_RETRY_JITTER', kind: 'boolean', default: 'true', help: 'Add random(0, delay) to each backoff delay.' },
+      { flag: 'cache-lock-redis-key-prefix', key: 'cache.lock.redis.key-prefix', env: 'CACHE_LOCK_REDIS_KEY_PREFIX', kind: 'string', default: 'ncps:lock:', help: 'Prefix of every lock key.' },
+      { flag: 'cache-redis-addrs', key: 'cache.redis.addrs', env: 'CACHE_REDIS_ADDRS', kind: 'list', placeholder: 'HOST:PORT,...', help: 'Redis addresses; several = Redlock quorum. Set with backend local, switches to redis (with a warning).' },
+      { flag: 'cache-redis-username', key: 'cache.redis.username', env: 'CACHE_REDIS_USERNAME', kind: 'string', help: 'Redis ACL user.' },
+      { flag: 'cache-redis-password', key: 'cache.redis.password', env: 'CACHE_REDIS_PASSWORD', kind: 'string', secret: true, help: 'Redis password.' },
+      { flag: 'cache-redis-db', key: 'cache.redis.db', env: 'CACHE_REDIS_DB', kind: 'integer', default: '0', help: 'Redis database number.' },
+      { flag: 'cache-redis-use-tls', key: 'cache.redis.use-tls', env: 'CACHE_REDIS_USE_TLS', kind: 'boolean', default: 'false', help: 'Connect to Redis over TLS.' },
+      { flag: 'cache-redis-pool-size', key: 'cache.redis.pool-size', env: 'CACHE_REDIS_POOL_SIZE', kind: 'integer', default: '10', help: 'Redis connections per instance.' },
+    ],
+  },
+];
+
+export const OPTIONS: readonly OptionSpec[] = OPTION_GROUPS.flatMap((g) => g.options);

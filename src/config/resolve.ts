@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, OptionSpec, OptionValue, parseOptionValue } from './option';
+import { OPTIONS } from './options';
+import { OptionValues } from './build-config';
+
+export interface ConfigSources {
+  /** Values given on the command line, keyed by flag name (raw strings, or arrays for repeatables). */
+  flags: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Resolves every option by precedence flag > config file > environment > default, parsing each value
+ * with its option's parser. Errors name the option (never a secret's value).
+ */
+export function resolveOptions(sources: ConfigSources, options: readonly OptionSpec[] = OPTIONS): OptionValues {
+  const file = loadConfigFile(sources);
+  const values: Record<string, OptionValue | undefined> = {};
+  for (const spec of options) {
+    values[spec.flag] = resolveOne(spec, sources, file);
+  }
+  return values;
+}
+
+function resolveOne(spec: OptionSpec, sources: ConfigSources, file: Record<string, unknown>): OptionValue | undefined {
+  const flagValue = sources.flags[spec.flag];
+  if (flagValue !== undefined) return parseOptionValue(spec, flagValue);
+  if (spec.key !== null) {
+    const fromFile = lookupKey(file, spec.key);
+    if (fromFile !== undefined && fromFile !== null) return parseOptionValue(spec, fromFile);
+  }
+  const fromEnv = sources.env[spec.env];
+  if (fromEnv !== undefined && fromEnv !== '') return parseOptionValue(spec, fromEnv);
+  return spec.default === undefined ? undefined : parseOptionValue(spec, spec.default);
+}
+
+function lookupKey(tree: Record<string, unknown>, dotted: string): unknown {
+  let node: unknown = tree;
+  for (const part of dotted.split('.')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** Every dotted key path that leads to a value (a scalar or a list) in a parsed YAML tree. */
+function leafKeys(tree: unknown, prefix = ''): string[] {
+  if (tree === null) return []; // an empty section, e.g. `s3:` with every key commented out
+  if (typeof tree !== 'object' || Array.isArray(tree)) return [prefix];
+  return Object.entries(tree as Record<string, unknown>).flatMap(([k, v]) => leafKeys(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
+  const explicit = (sources.flags['config'] as string | undefined) ?? sources.env.NCPS_CONFIG_FILE;
+  const xdg = sources.env.XDG_CONFIG_HOME ?? (sources.env.HOME ? join(sources.env.HOME, '.config') : undefined);
+  const implicit = xdg ? join(xdg, 'ncps', 'config.yaml') : undefined;
+  const path = explicit || (implicit && existsSync(implicit) ? implicit : undefined);
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let tree: unknown;
+  try {
+    tree = parseYaml(text) ?? {};
+  } catch (e) {
+    throw new ConfigError(`--config: ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (typeof tree !== 'object' || Array.isArray(tree)) throw new ConfigError(`--config: ${path} must be a YAML mapping`);
+  const known = new Set(OPTIONS.map((o) => o.key).filter((k): k is string => k !== null));
+  const unknown = leafKeys(tree).filter((k) => !known.has(k));
+  if (unknown.length > 0) {
+    throw new ConfigError(`--config: unknown key${unknown.length > 1 ? 's' : ''} in ${path}: ${unknown.join(', ')}`);
+  }
+  return tree as Record<string, unknown>;
+}

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { DatabaseModule } from 'src/database';
+import { LockingModule } from 'src/locking';
+import { StorageModule } from 'src/storage';
+import { HealthController } from './health.controller';
+
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false }), DatabaseModule, StorageModule, LockingModule],
+  controllers: [HealthController],
+})
+export class HealthModule {}

@@ -1,0 +1,2 @@
+export { SigningModule } from './signing.module';
+export { SigningKeyService } from './signing-key.service';

@@ -1,0 +1,74 @@
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
+import { ConfigRepository } from 'src/database';
+import {
+  NarInfo,
+  SecretKey,
+  formatPublicKey,
+  formatSecretKey,
+  generateKeyPair,
+  parseSecretKey,
+  signNarInfo,
+  toPublicKey,
+} from 'src/nix';
+
+const SECRET_KEY_ENTRY = 'secret_key';
+
+/**
+ * This cache's signing key: from --cache-secret-key-path, else the one kept in the database, else a
+ * new one named `<hostname>-1`, stored so that a restart or another instance on the same database
+ * signs with the same key.
+ */
+@Injectable()
+export class SigningKeyService implements OnModuleInit {
+  private readonly logger = new Logger(SigningKeyService.name);
+  private key: SecretKey;
+
+  constructor(
+    @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
+    private readonly configRepository: ConfigRepository,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.key = await this.loadKey();
+    this.logger.log({ key_name: this.key.name, public_key: this.publicKey }, 'signing key loaded');
+  }
+
+  get publicKey(): string {
+    return formatPublicKey(toPublicKey(this.key));
+  }
+
+  get keyName(): string {
+    return this.key.name;
+  }
+
+  /** The narinfo with our signature added (once) beside the signatures of others. */
+  sign(info: NarInfo): NarInfo {
+    const others = info.sigs.filter((sig) => !sig.startsWith(`${this.key.name}:`));
+    const ours = signNarInfo(info, this.key).sigs;
+    return { ...info, sigs: [...others, ...ours] };
+  }
+
+  private async loadKey(): Promise<SecretKey> {
+    const path = this.config.cache.secretKeyPath;
+    if (path) {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (e) {
+        throw new Error(`--cache-secret-key-path: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      try {
+        return parseSecretKey(text.trim());
+      } catch {
+        throw new Error(`--cache-secret-key-path: ${path} is not a Nix secret key (name:base64)`);
+      }
+    }
+    const candidate = formatSecretKey(generateKeyPair(`${this.config.cache.hostname}-1`).secretKey);
+    const stored = await this.configRepository.getOrInsert(SECRET_KEY_ENTRY, candidate);
+    if (stored === candidate) this.logger.log('generated a new signing key and stored it in the database');
+    return parseSecretKey(stored);
+  }
+}

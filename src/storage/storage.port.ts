@@ -1,0 +1,51 @@
+import { Readable } from 'node:stream';
+
+/** An inclusive byte range, as in an HTTP Range header. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+}
+
+export interface PutResult {
+  size: number;
+  /** false when an object with this key already existed; the existing one is kept. */
+  created: boolean;
+}
+
+/**
+ * Where NAR files (and other blobs) live. Keys are relative slash-separated paths such as
+ * `nar/<hash>.nar.xz`; callers validate them, providers refuse anything that could escape their root.
+ *
+ * Contract, held by test/integration/storage/storage.conformance.ts for every provider:
+ * - `put` streams `source` in bounded memory and is atomic: readers see the whole object or none;
+ *   a failure midway (source error, backend error) leaves no object and no partial upload behind.
+ *   Keys are content-addressed, so when the key already exists the existing object is kept.
+ * - `read` returns null for a missing key; with a range it returns exactly those bytes.
+ * - `delete` returns whether something was deleted; deleting a missing key is not an error.
+ * - `check` is a cheap real probe used by /health; it throws an Error whose message explains the problem.
+ */
+export abstract class StoragePort {
+  abstract readonly kind: 'local' | 's3';
+  abstract put(key: string, source: Readable): Promise<PutResult>;
+  abstract head(key: string): Promise<StoredObject | null>;
+  abstract read(key: string, range?: ByteRange): Promise<Readable | null>;
+  abstract delete(key: string): Promise<boolean>;
+  abstract list(prefix?: string): AsyncIterable<StoredObject>;
+  abstract check(): Promise<void>;
+  /** Releases clients and handles (called on shutdown). */
+  abstract close(): Promise<void>;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+/** Defence in depth: a key that reaches a provider must be a plain relative path. */
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '..' || part === '.')) {
+    throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
+  }
+}
