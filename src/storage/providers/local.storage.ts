@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { FileHandle, link, mkdir, open, opendir, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ByteRange, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
+import { discard } from 'src/storage/storage.discard';
+import { errorCode, errorMessage } from 'src/storage/storage.errors';
+import { assertSafePrefix, assertValidRange, unsatisfiableRange } from 'src/storage/storage.validation';
+import { TEMP_DIR, keyOf, listingDirOf, pathOf } from './local.layout';
+
+/**
+ * A temporary file untouched this long was left by a crash (a live writer touches its file with every
+ * chunk). Generous, because a second process may share the directory, e.g. while a service restarts.
+ */
+const STALE_TEMP_AGE_MS = 60 * 60 * 1000;
+
+/** Objects as files under `root`, laid out by local.layout.ts; writes go through `root/.tmp`. */
+export class LocalStorage extends StoragePort {
+  readonly kind = 'local';
+  readonly root: string;
+  private readonly tempDir: string;
+
+  /** Does no I/O: `open` prepares the directory; `check` explains what is wrong with it. */
+  constructor(root: string) {
+    super();
+    this.root = resolve(root);
+    this.tempDir = join(this.root, TEMP_DIR);
+  }
+
+  /** Creates the directory if needed and removes temporary files left by a crash. */
+  static async open(root: string): Promise<LocalStorage> {
+    const storage = new LocalStorage(root);
+    try {
+      await mkdir(storage.tempDir, { recursive: true });
+      await storage.removeStaleTempFiles();
+    } catch (error) {
+      throw storage.explain(error);
+    }
+    return storage;
+  }
+
+  /**
+   * Streams into a temporary file on the same filesystem, fsyncs it, then hard-links it under its
+   * final name. link() (unlike rename) fails when the name exists, so of several concurrent writers
+   * exactly one creates the object and the others keep it; readers only ever see a complete file.
+   */
+  async put(key: string, source: Readable): Promise<PutResult> {
+    assertSafeKey(key);
+    const target = join(this.root, pathOf(key));
+    const existing = await statOrNull(target);
+    if (existing) {
+      await discard(source);
+      return { size: existing.size, created: false };
+    }
+    const temporary = join(this.tempDir, `${randomUUID()}.part`);
+    try {
+      await pipeline(source, createWriteStream(temporary, { flags: 'wx', flush: true }));
+      const { size } = await stat(temporary);
+      const dir = dirname(target);
+      await mkdir(dir, { recursive: true });
+      try {
+        await link(temporary, target);
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+        return { size: (await stat(target)).size, created: false };
+      }
+      // The new directory entry survives a power loss only once its directory is synced.
+      await syncDirectory(dir);
+      return { size, created: true };
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+
+  async head(key: string): Promise<StoredObject | null> {
+    assertSafeKey(key);
+    const stats = await statOrNull(join(this.root, pathOf(key)));
+    return stats ? { key, size: stats.size } : null;
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable | null> {
+    assertSafeKey(key);
+    if (range) assertValidRange(range);
+    let handle: FileHandle;
+    try {
+      // Opened before returning so a missing file is null, not a stream that fails later; a delete
+      // after this point does not disturb the reader (the inode lives while it is open).
+      handle = await open(join(this.root, pathOf(key)), 'r');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return null;
+      throw error;
+    }
+    if (range && range.start >= (await handle.stat()).size) {
+      await handle.close();
+      throw unsatisfiableRange(key, range);
+    }
+    // The stream closes the handle when it ends or is destroyed.
+    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  async delete(key: string): Promise<boolean> {
+    assertSafeKey(key);
+    try {
+      await unlink(join(this.root, pathOf(key)));
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<StoredObject> {
+    assertSafePrefix(prefix);
+    const dir = listingDirOf(prefix);
+    for await (const relativePath of walkFiles(join(this.root, dir), dir)) {
+      const key = keyOf(relativePath);
+      if (key === null || !key.startsWith(prefix)) continue;
+      const stats = await statOrNull(join(this.root, relativePath));
+      if (stats) yield { key, size: stats.size };
+    }
+  }
+
+  /**
+   * Writes, reads back and deletes a small file in the root. A missing root is reported, never
+   * recreated: it usually means an unmounted volume, and writing to the disk beneath would hide that.
+   */
+  async check(): Promise<void> {
+    const probe = join(this.root, `.probe-${randomUUID()}`);
+    const content = Buffer.from(`ncps storage probe ${new Date().toISOString()}`);
+    try {
+      await writeFile(probe, content, { flag: 'wx' });
+      if (!(await readFile(probe)).equals(content)) {
+        throw new Error(`local storage ${this.root} returned different bytes than were written`);
+      }
+    } catch (error) {
+      throw this.explain(error);
+    } finally {
+      await rm(probe, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  private async removeStaleTempFiles(): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_AGE_MS;
+    for (const name of await readdir(this.tempDir)) {
+      const file = join(this.tempDir, name);
+      const stats = await statOrNull(file);
+      if (stats && stats.mtimeMs < cutoff) await rm(file, { force: true });
+    }
+  }
+
+  /** Turns an errno into a sentence an operator can act on. */
+  private explain(error: unknown): Error {
+    const reasons: Record<string, string> = {
+      ENOENT: 'does not exist (removed, or its volume is not mounted?)',
+      ENOTDIR: 'is not a directory (it, or a component of its path, is a file)',
+      EACCES: 'is not writable by this process (permission denied)',
+      EPERM: 'is not writable by this process (operation not permitted)',
+      EROFS: 'is on a read-only filesystem',
+      ENOSPC: 'is on a full filesystem (no space left on device)',
+      EDQUOT: 'is over its disk quota',
+    };
+    const reason = reasons[errorCode(error) ?? ''] ?? `failed: ${errorMessage(error)}`;
+    return new Error(`local storage directory ${this.root} ${reason}`, { cause: error });
+  }
+}
+
+/** Yields the slash-separated paths, relative to the root, of the regular files below `dir`. */
+async function* walkFiles(absoluteDir: string, relativeDir: string): AsyncGenerator<string> {
+  let dir;
+  try {
+    dir = await opendir(absoluteDir);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return;
+    throw error;
+  }
+  // opendir streams entries, so a large shard never becomes one big array.
+  for await (const entry of dir) {
+    if (entry.name.startsWith('.')) continue;
+    const relative = `${relativeDir}${entry.name}`;
+    if (entry.isDirectory()) yield* walkFiles(join(absoluteDir, entry.name), `${relative}/`);
+    else if (entry.isFile()) yield relative;
+  }
+}
+
+async function statOrNull(path: string) {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
