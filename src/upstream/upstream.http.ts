@@ -1,0 +1,182 @@
+import { Agent as HttpAgent, IncomingMessage, OutgoingHttpHeaders, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { version } from '../../package.json';
+import { guardNarBody, readDocument } from './upstream.body';
+import { UpstreamUnavailableError } from './upstream.errors';
+import { UpstreamMetrics, UpstreamRequestKind } from './upstream.metrics';
+
+const USER_AGENT = `ncps/${version}`;
+
+export interface UpstreamHttpOptions {
+  /** Time to resolve the host and open the TCP connection (`--cache-upstream-dialer-timeout`). */
+  dialTimeoutMs: number;
+  /**
+   * Time from the connection (a reused one: from sending) to the response headers, TLS handshake
+   * included (`--cache-upstream-response-header-timeout`). Also the deadline for a small document's body.
+   */
+  headerTimeoutMs: number;
+  /** A NAR body that receives nothing for this long, while its reader wants more, fails. */
+  bodyIdleTimeoutMs: number;
+  /** The Authorization header for a request URL, chosen by its host: netrc, or credentials in the upstream URL. */
+  authorization: (url: URL) => string | undefined;
+  metrics: UpstreamMetrics;
+}
+
+/** Who a request is for: the metrics label and message name (`host[:port]` of the configured upstream), and its kind. */
+export interface RequestContext {
+  label: string;
+  kind: UpstreamRequestKind;
+}
+
+/** A narinfo with 10,000 references is ~600 KB; nothing legitimate comes close to this. */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Waits before the two retries: short, since a reset keep-alive connection is simply replaced; a real blip gets a moment. */
+const RETRY_DELAYS_MS = [50, 200];
+/**
+ * Transport errors worth one more try: a connection reset or broken (typically a keep-alive connection
+ * the upstream closed while idle) or a temporary DNS failure. ECONNREFUSED is not retried: nothing is
+ * listening, a retry within milliseconds would see the same, and it only delays the lookup's answer.
+ * Timeouts are not retried either: each already cost its full budget.
+ */
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
+
+/**
+ * GETs from upstream caches over keep-alive connections, with the dial and response-header timeouts,
+ * retries of transient transport errors (only while nothing has been handed to the caller), redirects
+ * (as Nix's curl and Go's client follow them; credentials go to a host only when they are its own),
+ * and metrics. Upstream bodies are never buffered except small documents.
+ */
+export class UpstreamHttpClient {
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
+
+  constructor(private readonly options: UpstreamHttpOptions) {}
+
+  /** A small document: its status, and its text when the status is 200. Throws UpstreamUnavailableError. */
+  async getDocument(url: URL, context: RequestContext): Promise<{ status: number; text?: string }> {
+    return this.withRetries(true, async () => {
+      const res = await this.follow(url, context);
+      if (res.statusCode !== 200) {
+        res.resume();
+        return { status: res.statusCode ?? 0 };
+      }
+      const limits = { maxBytes: MAX_DOCUMENT_BYTES, deadlineMs: this.options.headerTimeoutMs };
+      return { status: 200, text: await readDocument(res, context.label, limits) };
+    });
+  }
+
+  /**
+   * A body to stream: resolves once 200 headers arrived, with a body that errors rather than ends
+   * short. Any other status, and transport failures, throw UpstreamUnavailableError.
+   */
+  async getStream(url: URL, context: RequestContext): Promise<{ body: Readable; contentLength?: number }> {
+    const res = await this.withRetries(false, () => this.follow(url, context));
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new UpstreamUnavailableError(
+        `upstream ${context.label} answered HTTP ${res.statusCode} for a ${context.kind}`,
+        'status',
+        res.statusCode,
+      );
+    }
+    const encoding = res.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      res.destroy();
+      throw new UpstreamUnavailableError(`upstream ${context.label}: unsupported Content-Encoding '${encoding}'`, 'unsupported');
+    }
+    return guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs);
+  }
+
+  /** Closes idle keep-alive connections and fails requests still running. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  /** `documents`: a body cut short is retried too, since a document is read whole before it is returned. */
+  private async withRetries<T>(documents: boolean, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const retryable =
+          error instanceof UpstreamUnavailableError &&
+          ((error.code !== undefined && TRANSIENT_CODES.has(error.code)) || (documents && error.reason === 'truncated'));
+        if (!retryable || attempt >= RETRY_DELAYS_MS.length) throw error;
+        await sleep(RETRY_DELAYS_MS[attempt]);
+      }
+    }
+  }
+
+  private async follow(url: URL, context: RequestContext): Promise<IncomingMessage> {
+    for (let hops = 0; ; hops++) {
+      const res = await this.send(url, context);
+      const location = res.headers.location;
+      if (!REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) return res;
+      res.resume();
+      const next = URL.canParse(location, url.href) ? new URL(location, url) : null;
+      if (hops >= MAX_REDIRECTS || !next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+        throw new UpstreamUnavailableError(`upstream ${context.label}: unusable redirect`, 'unsupported');
+      }
+      url = next;
+    }
+  }
+
+  /** One exchange, up to the response headers, under the dial and header timeouts. */
+  private send(url: URL, context: RequestContext): Promise<IncomingMessage> {
+    const { dialTimeoutMs, headerTimeoutMs, metrics } = this.options;
+    const headers: OutgoingHttpHeaders = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity' };
+    const authorization = this.options.authorization(url);
+    if (authorization !== undefined) headers.authorization = authorization;
+    const https = url.protocol === 'https:';
+    const started = performance.now();
+
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const request = (https ? httpsRequest : httpRequest)(url, {
+        agent: https ? this.httpsAgent : this.httpAgent,
+        headers,
+      });
+      const expire = (what: string, ms: number): NodeJS.Timeout =>
+        setTimeout(() => {
+          request.destroy(new UpstreamUnavailableError(`upstream ${context.label}: ${what} within ${ms} ms`, 'timeout'));
+        }, ms);
+      let timer = expire('no connection', dialTimeoutMs);
+      request.once('socket', (socket) => {
+        const connected = (): void => {
+          clearTimeout(timer);
+          timer = expire('no response headers', headerTimeoutMs);
+        };
+        if (socket.connecting) socket.once('connect', connected);
+        else connected();
+      });
+      request.once('response', (res) => {
+        settled = true;
+        clearTimeout(timer);
+        metrics.answered(context.label, context.kind, res.statusCode ?? 0, (performance.now() - started) / 1000);
+        resolve(res);
+      });
+      // Kept for the request's whole life: an 'error' without a listener would crash the process.
+      request.on('error', (error) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        const failure = toUpstreamError(error, context.label);
+        metrics.failed(context.label, context.kind, failure.reason === 'timeout' ? 'timeout' : 'error');
+        reject(failure);
+      });
+      request.end();
+    });
+  }
+}
+
+function toUpstreamError(error: Error, label: string): UpstreamUnavailableError {
+  if (error instanceof UpstreamUnavailableError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  // Node's messages name the address (`connect ECONNREFUSED 127.0.0.1:80`), never credentials.
+  return new UpstreamUnavailableError(`upstream ${label}: ${error.message}`, 'network', undefined, code);
+}

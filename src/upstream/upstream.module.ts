@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { UpstreamHealthIndicator } from './upstream.health';
+import { UpstreamService } from './upstream.service';
+
+/** The upstream caches. Needs the global NCPS_CONFIG and prom-client Registry (ConfigModule, MetricsModule). */
+@Module({
+  imports: [TerminusModule],
+  providers: [UpstreamService, UpstreamHealthIndicator],
+  exports: [UpstreamService, UpstreamHealthIndicator],
+})
+export class UpstreamModule {}

@@ -1,0 +1,219 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { BadRequestError } from 'src/common/errors';
+import { NcpsConfig } from 'src/config/config';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, storePathHash, verifyNarInfo } from 'src/nix';
+import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
+import { UpstreamUnavailableError } from './upstream.errors';
+import { UpstreamHttpClient } from './upstream.http';
+import { assignPublicKeys } from './upstream.keys';
+import { UpstreamMetrics } from './upstream.metrics';
+import { Upstream, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
+import { loadNetrc, Netrc, netrcCredentials } from './upstream.netrc';
+import { firstByPriority } from './upstream.race';
+import { basicAuthorization, parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+
+/** As in ncps. */
+const HEALTH_CHECK_INTERVAL_MS = 60_000;
+/**
+ * A NAR download that receives nothing for this long fails. Shorter than Nix's own
+ * stalled-download-timeout (300 s), so that our download fails before our clients give up on us.
+ */
+const NAR_BODY_IDLE_TIMEOUT_MS = 60_000;
+/** Statuses that mean "not here" (403: S3 answers it for a missing key), as for the Nix client. */
+const ABSENT_STATUSES = new Set([403, 404, 410]);
+
+/**
+ * The configured upstream caches: their health and priority, narinfo lookups across them, NAR
+ * downloads from them. Lookups never throw for an upstream's absence or failure: they answer null.
+ *
+ * Health: checked at start and every minute by fetching nix-cache-info (its Priority unless the URL
+ * overrides it; a StoreDir other than /nix/store makes the upstream unhealthy, one left out is
+ * accepted, as by Nix). The first check runs in the background, so the server starts with every
+ * upstream unreachable; lookups wait for it (it is bounded by the timeouts) so that they use real
+ * priorities and skip dead upstreams from the first request on.
+ */
+@Injectable()
+export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+  private readonly logger = new Logger(UpstreamService.name);
+  private readonly upstreams: Upstream[];
+  private readonly keyWarnings: string[];
+  private readonly http: UpstreamHttpClient;
+  private readonly netrcFile: string;
+  private netrc: Netrc | null = null;
+  private firstCheck: Promise<void> = Promise.resolve();
+  private runningCheck?: Promise<void>;
+  private checkTimer?: NodeJS.Timeout;
+
+  constructor(@Inject(NCPS_CONFIG) config: NcpsConfig, registry: Registry) {
+    const targets = config.upstream.urls.map(parseUpstreamUrl);
+    const { keys, warnings } = assignPublicKeys(targets, config.upstream.publicKeys.map(parsePublicKey));
+    this.upstreams = targets.map((target, index) => new Upstream(target, keys[index]));
+    this.keyWarnings = warnings;
+    this.netrcFile = config.upstream.netrcFile;
+    this.http = new UpstreamHttpClient({
+      dialTimeoutMs: config.upstream.dialerTimeoutMs,
+      headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
+      bodyIdleTimeoutMs: NAR_BODY_IDLE_TIMEOUT_MS,
+      authorization: (url) => this.authorizationFor(url),
+      metrics: new UpstreamMetrics(registry),
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    for (const warning of this.keyWarnings) this.logger.warn(warning);
+    this.netrc = await this.readNetrc();
+    this.firstCheck = this.checkUpstreams();
+    this.checkTimer = setInterval(() => void this.checkUpstreams(), HEALTH_CHECK_INTERVAL_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.checkTimer);
+  }
+
+  // The last shutdown phase: downloads still finishing in other modules' onModuleDestroy keep their connections.
+  onApplicationShutdown(): void {
+    this.http.close();
+  }
+
+  /** Every configured upstream, in configuration order. */
+  list(): UpstreamInfo[] {
+    return this.upstreams.map((upstream) => upstream.snapshot());
+  }
+
+  /**
+   * The narinfo of `hash` from the best-priority healthy upstream that has it, or null when none has
+   * it, or none answered within the timeouts. Asks all healthy upstreams at once.
+   */
+  async findNarInfo(hash: string): Promise<UpstreamNarInfo | null> {
+    // Never let something that is not a store path hash into an upstream URL.
+    if (!isStorePathHash(hash)) throw new BadRequestError('invalid store path hash');
+    await this.firstCheck;
+    const healthy = this.upstreams.filter((upstream) => upstream.healthy);
+    return firstByPriority(healthy, (upstream) => this.lookup(upstream, hash));
+  }
+
+  /**
+   * Streams a NAR from `narUrl` (as returned in UpstreamNarInfo, or remembered from it). `upstream`
+   * (its `url`) names the upstream for metrics. Throws UpstreamUnavailableError for any status but
+   * 200 and for transport failures; the returned body errors, rather than ends, if the transfer breaks.
+   */
+  async fetchNar(narUrl: string, upstream: Pick<UpstreamInfo, 'url'>): Promise<{ body: Readable; contentLength?: number }> {
+    const url = URL.canParse(narUrl) ? new URL(narUrl) : null;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new UpstreamUnavailableError('NAR URL is not an http(s) URL', 'unsupported');
+    }
+    const label = URL.canParse(upstream.url) ? new URL(upstream.url).host : url.host;
+    return this.http.getStream(url, { label, kind: 'nar' });
+  }
+
+  /** Probes every upstream once (the periodic check; exposed for tests). Never rejects. */
+  checkUpstreams(): Promise<void> {
+    this.runningCheck ??= Promise.all(this.upstreams.map((upstream) => this.check(upstream)))
+      .then(() => undefined)
+      .finally(() => (this.runningCheck = undefined));
+    return this.runningCheck;
+  }
+
+  private async check(upstream: Upstream): Promise<void> {
+    const outcome = await this.probe(upstream);
+    const wasHealthy = upstream.healthy;
+    if ('reason' in outcome) {
+      upstream.healthy = false;
+      upstream.reason = outcome.reason;
+      if (wasHealthy) this.logger.warn({ upstream: upstream.url, reason: outcome.reason }, 'upstream unhealthy: lookups skip it');
+      return;
+    }
+    upstream.healthy = true;
+    upstream.reason = undefined;
+    if (!wasHealthy) this.logger.log({ upstream: upstream.url }, 'upstream healthy again');
+    if (upstream.priority !== outcome.priority) {
+      this.logger.log({ upstream: upstream.url, priority: outcome.priority }, 'upstream priority');
+      upstream.priority = outcome.priority;
+    }
+  }
+
+  private async probe(upstream: Upstream): Promise<{ priority: number } | { reason: string }> {
+    let answer: { status: number; text?: string };
+    try {
+      answer = await this.http.getDocument(new URL(`${upstream.url}/nix-cache-info`), {
+        label: upstream.host,
+        kind: 'cache_info',
+      });
+    } catch (error) {
+      return { reason: (error as Error).message };
+    }
+    if (answer.text === undefined) return { reason: `nix-cache-info answered HTTP ${answer.status}` };
+    const info = parseCacheInfo(answer.text);
+    if (info.storeDir !== undefined && info.storeDir !== STORE_DIR) {
+      return { reason: `StoreDir is ${info.storeDir}, not ${STORE_DIR}` };
+    }
+    return { priority: upstream.target.priorityOverride ?? info.priority ?? DEFAULT_PRIORITY };
+  }
+
+  /** One upstream's answer for `hash`: null for absent, failed, invalid or unverifiable, with a log line saying why. */
+  private async lookup(upstream: Upstream, hash: string): Promise<UpstreamNarInfo | null> {
+    const log = { upstream: upstream.url, hash };
+    let answer: { status: number; text?: string };
+    try {
+      answer = await this.http.getDocument(new URL(`${upstream.url}/${hash}.narinfo`), {
+        label: upstream.host,
+        kind: 'narinfo',
+      });
+    } catch (error) {
+      this.logger.warn({ ...log, reason: (error as Error).message }, 'narinfo lookup failed');
+      return null;
+    }
+    if (answer.text === undefined) {
+      if (ABSENT_STATUSES.has(answer.status)) this.logger.debug({ ...log, status: answer.status }, 'narinfo not upstream');
+      else this.logger.warn({ ...log, status: answer.status }, 'narinfo lookup failed');
+      return null;
+    }
+    let info: NarInfo;
+    try {
+      info = parseNarInfo(answer.text);
+    } catch (error) {
+      this.logger.warn({ ...log, reason: (error as Error).message }, 'invalid narinfo');
+      return null;
+    }
+    if (storePathHash(info.storePath) !== hash) {
+      this.logger.warn({ ...log, store_path: info.storePath }, 'narinfo is for another store path');
+      return null;
+    }
+    if (upstream.publicKeys.length > 0 && !verifyNarInfo(info, upstream.publicKeys)) {
+      this.logger.warn({ ...log, sigs: info.sigs.map((sig) => sig.split(':')[0]) }, 'narinfo signature invalid');
+      return null;
+    }
+    const narUrl = resolveNarUrl(upstream.url, info.url);
+    if (narUrl === null) {
+      this.logger.warn(log, 'narinfo URL is not an http(s) URL or path');
+      return null;
+    }
+    return { upstream: upstream.snapshot(), info, narUrl };
+  }
+
+  /** Credentials written into an upstream's URL go to that host alone; netrc covers every host it names. */
+  private authorizationFor(url: URL): string | undefined {
+    const fromUrl = this.upstreams.find((upstream) => upstream.target.authorization && upstream.host === url.host);
+    if (fromUrl) return fromUrl.target.authorization;
+    const credentials = this.netrc && netrcCredentials(this.netrc, url.hostname);
+    return credentials ? basicAuthorization(credentials.login, credentials.password) : undefined;
+  }
+
+  /** A missing netrc is normal; an unreadable one is reported (by path only) and ignored. */
+  private async readNetrc(): Promise<Netrc | null> {
+    try {
+      const netrc = await loadNetrc(this.netrcFile);
+      if (netrc) {
+        const hosts = this.upstreams.filter((upstream) => netrcCredentials(netrc, upstream.target.hostname));
+        this.logger.log({ file: this.netrcFile, upstreams: hosts.map((upstream) => upstream.url) }, 'netrc loaded');
+      }
+      return netrc;
+    } catch (error) {
+      this.logger.warn({ file: this.netrcFile, reason: (error as NodeJS.ErrnoException).code }, 'netrc unreadable: ignored');
+      return null;
+    }
+  }
+}

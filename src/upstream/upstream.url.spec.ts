@@ -1,0 +1,55 @@
+import { parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+
+describe('parseUpstreamUrl', () => {
+  it('removes ?priority= from the base and keeps it as an override', () => {
+    const sut = parseUpstreamUrl('https://cache.example.org/?priority=30');
+    expect(sut).toEqual({
+      url: 'https://cache.example.org',
+      host: 'cache.example.org',
+      hostname: 'cache.example.org',
+      priorityOverride: 30,
+    });
+  });
+
+  it('keeps the path, drops trailing slashes and other query parameters, and lower-cases the host name', () => {
+    const sut = parseUpstreamUrl('http://Cache.Example.org:8080/some/prefix//?trusted=1');
+    expect(sut.url).toBe('http://cache.example.org:8080/some/prefix');
+    expect(sut.host).toBe('cache.example.org:8080');
+    expect(sut.hostname).toBe('cache.example.org');
+    expect(sut.priorityOverride).toBeUndefined();
+  });
+
+  it('turns credentials in the URL into a Basic header and keeps them out of the URL', () => {
+    const sut = parseUpstreamUrl('https://al%40ice:s3cr%3Aet@private.example/');
+    expect(sut.url).toBe('https://private.example');
+    expect(sut.authorization).toBe(`Basic ${Buffer.from('al@ice:s3cr:et').toString('base64')}`);
+  });
+
+  it.each(['-1', '1.5', 'high', ''])('refuses ?priority=%p without quoting the URL', (priority) => {
+    const attempt = () => parseUpstreamUrl(`https://user:hunter2@cache.example/?priority=${priority}`);
+    expect(attempt).toThrow('priority');
+    expect(attempt).not.toThrow('hunter2');
+  });
+
+  it.each(['ftp://cache.example', 'not a url', 'file:///srv/cache'])('refuses %p', (url) => {
+    expect(() => parseUpstreamUrl(url)).toThrow();
+  });
+});
+
+describe('resolveNarUrl', () => {
+  const base = 'https://cache.example/prefix';
+
+  it.each([
+    ['nar/1abc.nar.xz', 'https://cache.example/prefix/nar/1abc.nar.xz'],
+    ['nar/0b1c2d3e-aaaa-bbbb-cccc-123456789abc.nar.zst', 'https://cache.example/prefix/nar/0b1c2d3e-aaaa-bbbb-cccc-123456789abc.nar.zst'],
+    ['nar/x.nar?hash=abc', 'https://cache.example/prefix/nar/x.nar?hash=abc'],
+    ['nar/a-b.nar?hash=abc&x=%2F', 'https://cache.example/prefix/nar/a-b.nar?hash=abc&x=%2F'],
+    ['https://cdn.example/n/x.nar.xz?sig=1', 'https://cdn.example/n/x.nar.xz?sig=1'],
+  ])('resolves %p like Nix (relative to the base, query kept)', (narUrl, expected) => {
+    expect(resolveNarUrl(base, narUrl)).toBe(expected);
+  });
+
+  it.each(['file:///etc/passwd', 's3://bucket/nar/x.nar', 'javascript:alert(1)'])('refuses %p', (narUrl) => {
+    expect(resolveNarUrl(base, narUrl)).toBeNull();
+  });
+});

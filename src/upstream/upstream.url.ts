@@ -1,0 +1,67 @@
+/** One `--cache-upstream-url`, split into what the rest of the module needs. */
+export interface UpstreamTarget {
+  /** Scheme, host and path, without query, credentials or trailing slash: what logs and callers see. */
+  url: string;
+  /** `host[:port]`: the metrics label and the name in messages. */
+  host: string;
+  /** Lower-case host name without port: what key names and netrc `machine` entries are matched against. */
+  hostname: string;
+  /** `?priority=N`, which beats the upstream's own nix-cache-info. */
+  priorityOverride?: number;
+  /** Basic credentials written into the URL (`https://user:pass@host`), sent to that host only. */
+  authorization?: string;
+}
+
+/**
+ * Parses a configured upstream URL. Query parameters other than `priority` are dropped: like Nix's
+ * store URL parameters they are settings, and the cache's files live under the path alone.
+ * Errors never quote the URL, which may carry credentials.
+ */
+export function parseUpstreamUrl(text: string): UpstreamTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new Error('an upstream URL is not a valid URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new Error(`upstream ${parsed.host}: only http and https upstreams are supported`);
+  }
+  const target: UpstreamTarget = {
+    url: `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`,
+    host: parsed.host,
+    hostname: parsed.hostname.toLowerCase(),
+  };
+  const priority = parsed.searchParams.get('priority');
+  if (priority !== null) {
+    if (!/^[0-9]{1,9}$/.test(priority)) {
+      throw new Error(`upstream ${parsed.host}: ?priority= must be a non-negative integer`);
+    }
+    target.priorityOverride = Number(priority);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    const user = decodeURIComponent(parsed.username);
+    const password = decodeURIComponent(parsed.password);
+    target.authorization = basicAuthorization(user, password);
+  }
+  return target;
+}
+
+export function basicAuthorization(login: string, password: string): string {
+  return `Basic ${Buffer.from(`${login}:${password}`).toString('base64')}`;
+}
+
+/**
+ * The absolute URL of a narinfo's opaque `URL:` field, the way Nix resolves it: an http(s) URL is
+ * taken as is, anything else is a path appended to the cache's base (query string kept). Returns
+ * null for other schemes (file:, s3:...), which must never make us read from elsewhere.
+ */
+export function resolveNarUrl(baseUrl: string, narUrl: string): string | null {
+  const absolute = /^https?:\/\//i.test(narUrl);
+  if (!absolute && /^[a-z][a-z0-9+.-]*:/i.test(narUrl)) return null;
+  try {
+    return new URL(absolute ? narUrl : `${baseUrl}/${narUrl}`).href;
+  } catch {
+    return null;
+  }
+}
