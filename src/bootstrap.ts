@@ -1,6 +1,7 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { AppModule } from 'src/app.module';
@@ -13,6 +14,7 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   // Bodies are handed to handlers as streams: NARs are never buffered, narinfos are read with a limit.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  drainOnClose(fastify, config.server.shutdownTimeoutMs);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
   });
@@ -20,6 +22,25 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   app.enableShutdownHooks();
   for (const warning of config.warnings) new NestLogger('Config').warn(warning);
   return app;
+}
+
+/**
+ * Graceful close: stop accepting, let responses in flight finish, close keep-alive connections as
+ * soon as they fall idle, and cut whatever still runs once `timeoutMs` has passed.
+ */
+function drainOnClose(fastify: FastifyInstance, timeoutMs: number): void {
+  fastify.addHook('preClose', (done: () => void) => {
+    const server = fastify.server;
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.once('close', () => {
+      clearInterval(idleSweep);
+      clearTimeout(deadline);
+    });
+    idleSweep.unref();
+    deadline.unref();
+    done();
+  });
 }
 
 /** Listens on the configured address; an empty host means every interface (IPv6 and IPv4 when available). */

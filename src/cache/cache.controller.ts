@@ -35,7 +35,8 @@ export class CacheController {
   @AllowVerb('put')
   @HttpCode(204)
   async putNarInfo(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
-    await this.cache.putNarInfo(parseNarInfoName(name), req.body as Readable);
+    const declared = req.headers['content-length'];
+    await this.cache.putNarInfo(parseNarInfoName(name), req.body as Readable, declared ? Number(declared) : undefined);
   }
 
   @Delete([':name', 'upload/:name'])
@@ -53,7 +54,9 @@ export class CacheController {
       unsatisfiable = r.kind === 'unsatisfiable';
       return r.kind === 'range' ? r.range : undefined;
     });
-    reply.header('content-type', NAR_TYPE).header('accept-ranges', 'bytes');
+    reply.header('content-type', NAR_TYPE);
+    // Ranges work whenever the length is known in advance (always for stored NARs).
+    if (body.size !== undefined) reply.header('accept-ranges', 'bytes');
     if (unsatisfiable) {
       body.stream.destroy();
       await reply.status(416).header('content-range', `bytes */${body.size}`).send();
@@ -63,7 +66,7 @@ export class CacheController {
       const { start, end } = body.range;
       reply.status(206).header('content-range', `bytes ${start}-${end}/${body.size}`);
       reply.header('content-length', end - start + 1);
-    } else {
+    } else if (body.size !== undefined) {
       reply.header('content-length', body.size);
     }
     await reply.send(body.stream);
@@ -72,7 +75,9 @@ export class CacheController {
   @Head(['nar/:name', 'upload/nar/:name'])
   async headNar(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
     const size = await this.cache.headNar(name);
-    await reply.header('content-type', NAR_TYPE).header('accept-ranges', 'bytes').header('content-length', size).send();
+    reply.header('content-type', NAR_TYPE);
+    if (size !== undefined) reply.header('accept-ranges', 'bytes').header('content-length', size);
+    await reply.send();
   }
 
   @Put(['nar/:name', 'upload/nar/:name'])

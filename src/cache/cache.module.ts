@@ -2,16 +2,21 @@ import { Module } from '@nestjs/common';
 import { DatabaseModule } from 'src/database';
 import { SigningModule } from 'src/signing';
 import { StorageModule } from 'src/storage';
+import { LockingModule } from 'src/locking';
+import { UpstreamModule } from 'src/upstream';
 import { AccessTracker } from './access-tracker.service';
+import { DownloadRegistry } from './download/download-registry';
+import { NarDownloader } from './download/nar-downloader.service';
+import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { CacheController } from './cache.controller';
 import { CacheService } from './cache.service';
 import { InfoController } from './info.controller';
 
 @Module({
-  imports: [DatabaseModule, StorageModule, SigningModule],
+  imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule],
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
   controllers: [InfoController, CacheController],
-  providers: [CacheService, AccessTracker],
-  exports: [CacheService],
+  providers: [CacheService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher],
+  exports: [CacheService, DownloadRegistry],
 })
 export class CacheModule {}

@@ -3,13 +3,17 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
+import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { NarInfo, NixFormatError, nix32Encode, parseNarInfo, serializeNarInfo, storePathHash } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
 import { AccessTracker } from './access-tracker.service';
 import { spoolToTempFile } from './download/spool';
+import { DownloadRegistry } from './download/download-registry';
+import { NarDownloader } from './download/nar-downloader.service';
+import { tailDownload } from './download/tail-reader';
+import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { parseNarName } from './nar-name';
 import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
 
@@ -17,12 +21,12 @@ import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
 export const MAX_NARINFO_BYTES = 1024 * 1024;
 
 export interface NarBody {
-  size: number;
+  size: number | undefined;
   range?: ByteRange;
   stream: Readable;
 }
 
-/** Decides how narinfo and NAR requests are answered: from storage, or not at all. */
+/** Decides how narinfo and NAR requests are answered: from storage, from upstream, or not at all. */
 @Injectable()
 export class CacheService {
   constructor(
@@ -32,18 +36,25 @@ export class CacheService {
     private readonly storage: StoragePort,
     private readonly signing: SigningKeyService,
     private readonly access: AccessTracker,
+    private readonly fetcher: NarInfoFetcher,
+    private readonly downloader: NarDownloader,
+    private readonly downloads: DownloadRegistry,
   ) {}
 
   /** The narinfo text to serve, signed by us when configured. */
   async getNarInfo(hash: string): Promise<string> {
-    const row = await this.narInfos.findByHash(hash);
+    const row = (await this.narInfos.findByHash(hash)) ?? (await this.fetcher.fetch(hash));
     if (!row) throw new NotFoundError('narinfo not found');
     this.access.narInfoServed(hash);
     const info = narInfoFromRow(row);
     return serializeNarInfo(this.config.cache.signNarinfo ? this.signing.sign(info) : info);
   }
 
-  async putNarInfo(hash: string, body: Readable): Promise<void> {
+  /** `declaredLength` is the request's Content-Length, checked before any byte is read. */
+  async putNarInfo(hash: string, body: Readable, declaredLength?: number): Promise<void> {
+    if (declaredLength !== undefined && declaredLength > MAX_NARINFO_BYTES) {
+      throw new PayloadTooLargeError(`narinfo larger than ${MAX_NARINFO_BYTES} bytes`);
+    }
     const text = await readLimited(body, MAX_NARINFO_BYTES);
     let info: NarInfo;
     try {
@@ -65,21 +76,52 @@ export class CacheService {
     if (!(await this.narInfos.deleteByHash(hash))) throw new NotFoundError('narinfo not found');
   }
 
-  /** Size of a stored NAR, without opening it. */
-  async headNar(name: string): Promise<number> {
+  /** Size of a NAR (stored, or known from its narinfo), without opening or fetching it. */
+  async headNar(name: string): Promise<number | undefined> {
     const { key } = parseNarName(name);
     const stored = await this.storage.head(key);
-    if (!stored) throw new NotFoundError('NAR not found');
-    return stored.size;
+    if (stored) return stored.size;
+    const running = this.downloads.get(key);
+    if (running && running.state !== 'failed') return running.expectedSize;
+    const narinfo = await this.narInfos.findOneByUrl(key);
+    if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
+    return narinfo.fileSize ?? undefined;
   }
 
+  /**
+   * A NAR from storage, or — on a miss — from the download in progress here, started if needed.
+   * `size` is undefined when neither storage, narinfo nor upstream tells the length in advance.
+   */
   async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody> {
     const { key } = parseNarName(name);
+    const fromStorage = await this.readStored(key, range);
+    if (fromStorage) return fromStorage;
+    let download = this.downloads.get(key);
+    if (!download) {
+      const narinfo = await this.narInfos.findOneByUrl(key);
+      if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
+      download = this.downloader.downloadFor(narinfo).download;
+    }
+    await download.ready;
+    if (download.foundInStorage) {
+      const stored = await this.readStored(key, range);
+      if (stored) return stored;
+      throw new NotFoundError('NAR not found');
+    }
+    if (download.state === 'failed') throw new UpstreamIntegrityError('the upstream download of this NAR failed');
+    this.access.narFileServed(key);
+    const size = download.expectedSize;
+    const wanted = size === undefined ? undefined : range?.(size);
+    const stream = tailDownload(download, wanted?.start ?? 0, wanted?.end ?? Infinity);
+    return { size, range: wanted, stream };
+  }
+
+  private async readStored(key: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody | null> {
     const stored = await this.storage.head(key);
-    if (!stored) throw new NotFoundError('NAR not found');
+    if (!stored) return null;
     const wanted = range?.(stored.size);
     const stream = await this.storage.read(key, wanted);
-    if (!stream) throw new NotFoundError('NAR not found');
+    if (!stream) return null;
     this.access.narFileServed(key);
     return { size: stored.size, range: wanted, stream };
   }

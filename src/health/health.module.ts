@@ -3,10 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { DatabaseModule } from 'src/database';
 import { LockingModule } from 'src/locking';
 import { StorageModule } from 'src/storage';
+import { UpstreamModule } from 'src/upstream';
 import { HealthController } from './health.controller';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false }), DatabaseModule, StorageModule, LockingModule],
+  imports: [TerminusModule.forRoot({ logger: false }), DatabaseModule, StorageModule, LockingModule, UpstreamModule],
   controllers: [HealthController],
 })
 export class HealthModule {}

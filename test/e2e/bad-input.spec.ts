@@ -35,7 +35,7 @@ describe('bad input', () => {
     ['GET', '/nar/abc.nar', 400, /invalid NAR hash/],
     ['GET', `/nar/${NAR_HASH}.tar`, 400, /expected <hash>\.nar/],
     ['GET', '/nar/..%2F..%2Fetc%2Fpasswd', 400, /expected <hash>\.nar/],
-    ['GET', '/%2e%2e%2fdb.narinfo', 400, /invalid store path hash/],
+    ['GET', '/%2e%2e%2fdb.narinfo', 400, /expected <hash>\.narinfo/],
     ['GET', `/${HASH}.narinfo`, 404, /not found/],
     ['GET', `/nar/${NAR_HASH}.nar.xz`, 404, /not found/],
     ['DELETE', `/${HASH}.narinfo`, 404, /not found/],
@@ -72,7 +72,7 @@ describe('bad input', () => {
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/does not match the hash/);
     expect(await storedFiles()).toEqual([]);
-    expect(await readdir(server.config.cache.tempPath).then((f) => f.filter((n) => n.startsWith('ncps-')))).toEqual([]);
+    expect(await readdir(server.config.cache.tempPath)).toEqual([]);
   });
 
   it('answers 405 to PUT and DELETE when they are disabled', async () => {

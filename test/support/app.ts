@@ -27,10 +27,11 @@ export async function startApp(flags: Record<string, unknown> = {}): Promise<Run
       flags: {
         'server-addr': '127.0.0.1:0',
         'cache-data-dir': dataDir,
+        'cache-temp-path': join(dataDir, 'tmp'),
         'cache-hostname': 'ncps-test',
         'cache-upstream-url': [],
         'cache-upstream-public-key': [],
-        'log-level': 'warn',
+        'log-level': process.env.NCPS_TEST_LOG_LEVEL ?? 'warn',
         ...flags,
       },
       env: {},

@@ -48,7 +48,7 @@ export class NixWorkspace {
   /** Builds a derivation referencing `deps` (a closure of several paths); returns its output path. */
   async buildWithReferences(store: string, name: string, deps: string[]): Promise<string> {
     const file = join(this.dir, `${name}.nix`);
-    const refs = deps.map((d) => `builtins.storePath "${d}"`).join(' ');
+    const refs = deps.map((d) => `(builtins.storePath "${d}")`).join(' ');
     await writeFile(
       file,
       `let deps = [ ${refs} ]; in derivation {

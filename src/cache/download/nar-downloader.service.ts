@@ -1,0 +1,81 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createReadStream } from 'node:fs';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
+import { NarFileEntity, NarFileRepository, NarInfoEntity } from 'src/database';
+import { LockPort, downloadNarKey } from 'src/locking';
+import { parseHash } from 'src/nix';
+import { StoragePort } from 'src/storage';
+import { UpstreamService } from 'src/upstream';
+import { Download, Expectations } from './download';
+import { DownloadRegistry } from './download-registry';
+
+/**
+ * Fetches NARs from upstream: one download per NAR in this process (joined by every concurrent
+ * request), under the cluster-wide `download:nar:<hash>` lock, verified before it is stored.
+ */
+@Injectable()
+export class NarDownloader {
+  private readonly logger = new Logger(NarDownloader.name);
+
+  constructor(
+    @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
+    private readonly registry: DownloadRegistry,
+    private readonly locks: LockPort,
+    private readonly storage: StoragePort,
+    private readonly narFiles: NarFileRepository,
+    private readonly upstream: UpstreamService,
+  ) {}
+
+  /** The running download of `narinfo`'s NAR, started if none runs here yet. */
+  downloadFor(narinfo: NarInfoEntity): { download: Download; joined: boolean } {
+    return this.registry.getOrStart(
+      narinfo.url,
+      () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo)),
+      (download) => this.run(download, narinfo),
+    );
+  }
+
+  private async run(download: Download, narinfo: NarInfoEntity): Promise<void> {
+    const hash = narinfo.url.slice('nar/'.length).split('.')[0];
+    try {
+      await this.locks.withLock(downloadNarKey(hash), this.config.lock.downloadTtlMs, async () => {
+        // Re-check under the lock: another instance may have stored it while we waited.
+        if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
+        if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
+        const { body, contentLength } = await this.upstream.fetchNar(narinfo.upstreamNarUrl, { url: narinfo.upstreamUrl });
+        download.expectedSize ??= contentLength;
+        const started = Date.now();
+        await download.run(body, (path, size) => this.commit(narinfo, path, size));
+        this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
+      });
+    } catch (e) {
+      download.fail(e instanceof Error ? e : new Error(String(e)));
+      this.logger.warn({ hash, err: (e as Error).message }, 'NAR download failed; nothing was stored');
+      throw e;
+    }
+  }
+
+  private async commit(narinfo: NarInfoEntity, path: string, size: number): Promise<void> {
+    await this.storage.put(narinfo.url, createReadStream(path));
+    const now = Date.now();
+    const row: Omit<NarFileEntity, 'id'> = {
+      key: narinfo.url,
+      compression: narinfo.compression,
+      fileSize: size,
+      fileHash: narinfo.fileHash,
+      createdAt: now,
+      lastAccessedAt: now,
+    };
+    await this.narFiles.insertIfAbsent(row);
+  }
+}
+
+/** What the bytes must match: FileSize/FileHash, and NarSize/NarHash when the file is the NAR itself. */
+function expectationsOf(narinfo: NarInfoEntity): Expectations {
+  const uncompressed = narinfo.compression === 'none';
+  const size = narinfo.fileSize ?? (uncompressed ? narinfo.narSize : undefined);
+  const hashText = narinfo.fileHash ?? (uncompressed ? narinfo.narHash : null);
+  return { size, sha256: hashText ? parseHash(hashText).digest : undefined };
+}
+
