@@ -19,7 +19,6 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   for (const warning of config.warnings) new NestLogger('Config').warn(warning);
   return app;
 }

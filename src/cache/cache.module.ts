@@ -8,6 +8,8 @@ import { AccessTracker } from './access-tracker.service';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
+import { PeerController } from './peer.controller';
+import { PeerStreamService } from './download/peer-stream.service';
 import { CacheController } from './cache.controller';
 import { CacheService } from './cache.service';
 import { InfoController } from './info.controller';
@@ -15,8 +17,8 @@ import { InfoController } from './info.controller';
 @Module({
   imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule],
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
-  controllers: [InfoController, CacheController],
-  providers: [CacheService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher],
+  controllers: [InfoController, PeerController, CacheController],
+  providers: [CacheService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService],
   exports: [CacheService, DownloadRegistry],
 })
 export class CacheModule {}

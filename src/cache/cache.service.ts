@@ -13,6 +13,7 @@ import { spoolToTempFile } from './download/spool';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { tailDownload } from './download/tail-reader';
+import { PeerBody, PeerStreamService } from './download/peer-stream.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { parseNarName } from './nar-name';
 import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
@@ -39,6 +40,7 @@ export class CacheService {
     private readonly fetcher: NarInfoFetcher,
     private readonly downloader: NarDownloader,
     private readonly downloads: DownloadRegistry,
+    private readonly peers: PeerStreamService,
   ) {}
 
   /** The narinfo text to serve, signed by us when configured. */
@@ -96,12 +98,18 @@ export class CacheService {
     const { key } = parseNarName(name);
     const fromStorage = await this.readStored(key, range);
     if (fromStorage) return fromStorage;
+    const distributed = this.config.lock.backend !== 'local';
     let download = this.downloads.get(key);
     if (!download) {
       const narinfo = await this.narInfos.findOneByUrl(key);
       if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
+      const fromPeer = distributed ? await this.peers.open(key) : null;
+      if (fromPeer) return this.peerBody(key, fromPeer);
       download = this.downloader.downloadFor(narinfo).download;
     }
+    // While another instance holds the download lock, stream from it rather than wait for it.
+    const fromPeer = distributed ? await this.peers.waitForPeer(key, download.ready) : null;
+    if (fromPeer) return this.peerBody(key, fromPeer);
     await download.ready;
     if (download.foundInStorage) {
       const stored = await this.readStored(key, range);
@@ -114,6 +122,27 @@ export class CacheService {
     const wanted = size === undefined ? undefined : range?.(size);
     const stream = tailDownload(download, wanted?.start ?? 0, wanted?.end ?? Infinity);
     return { size, range: wanted, stream };
+  }
+
+  /** A peer's stream is sent whole: a Range is ignored there, which RFC 9110 allows. */
+  private peerBody(key: string, peer: PeerBody): NarBody {
+    this.access.narFileServed(key);
+    return { size: peer.size, stream: peer.stream };
+  }
+
+  /** For another instance: the bytes of a download running here, or of the stored object. */
+  async localNar(name: string): Promise<NarBody> {
+    const { key } = parseNarName(name);
+    const running = this.downloads.get(key);
+    if (running && running.state !== 'failed') {
+      await running.ready;
+      if (!running.foundInStorage && !running.error) {
+        return { size: running.expectedSize, stream: tailDownload(running) };
+      }
+    }
+    const stored = await this.readStored(key);
+    if (!stored) throw new NotFoundError('no such download here');
+    return stored;
   }
 
   private async readStored(key: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody | null> {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { Logger } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { createApp, listen } from 'src/bootstrap';
 import { addConfigOptions, configFromCommand } from './options';
 
@@ -11,10 +12,34 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
       const config = configFromCommand(serve, env);
       const app = await createApp(config);
       const url = await listen(app, config);
-      new Logger('Server').log(
+      const logger = new Logger('Server');
+      logger.log(
         { url, hostname: config.cache.hostname, storage: config.storage.kind, database: config.database.dialect, lock_backend: config.lock.backend },
         'ncps is serving',
       );
+      exitGracefullyOn(['SIGTERM', 'SIGINT'], app, logger);
     });
   addConfigOptions(serve);
+}
+
+/**
+ * Rolling updates: on SIGTERM finish running downloads and in-flight responses (bounded by
+ * --server-shutdown-timeout, see bootstrap.ts), release locks and connections, then exit 0.
+ * A second signal exits at once.
+ */
+function exitGracefullyOn(signals: NodeJS.Signals[], app: INestApplication, logger: Logger): void {
+  let closing = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (closing) process.exit(1);
+    closing = true;
+    logger.log({ signal }, 'shutting down: finishing in-flight work');
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of signals) process.on(signal, handler);
 }

@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
 import { Download } from './download';
 
 /**
@@ -6,10 +8,20 @@ import { Download } from './download';
  * one upstream fetch. An entry leaves when its download ends, successfully or not.
  */
 @Injectable()
-export class DownloadRegistry {
+export class DownloadRegistry implements BeforeApplicationShutdown {
   private readonly running = new Map<string, Download>();
   started = 0;
   joined = 0;
+
+  constructor(@Inject(NCPS_CONFIG) private readonly config: NcpsConfig) {}
+
+  /** Lets running downloads finish before the upstream connections and storage close (bounded). */
+  async beforeApplicationShutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.server.shutdownTimeoutMs)));
+    await Promise.race([this.drain(), deadline]);
+    clearTimeout(timer);
+  }
 
   get(key: string): Download | undefined {
     return this.running.get(key);

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -67,7 +67,9 @@ export class Download extends EventEmitter {
   async run(source: Readable, commit: (path: string, size: number) => Promise<void>): Promise<void> {
     this.markReady();
     try {
-      await mkdir(join(this.path, '..'), { recursive: true });
+      // Synchronous on purpose: no await may come between receiving `source` and piping it, or an
+      // error it emits meanwhile would have no listener.
+      mkdirSync(join(this.path, '..'), { recursive: true });
       const hash = createHash('sha256');
       const sink = createWriteStream(this.path);
       const meter = new Writable({

@@ -2,13 +2,16 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { NarFileEntity, NarFileRepository, NarInfoEntity } from 'src/database';
+import { NarDownloadRepository, NarFileEntity, NarFileRepository, NarInfoEntity } from 'src/database';
 import { LockPort, downloadNarKey } from 'src/locking';
 import { parseHash } from 'src/nix';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
+
+/** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
+const ANNOUNCEMENT_TTL_MS = 15_000;
 
 /**
  * Fetches NARs from upstream: one download per NAR in this process (joined by every concurrent
@@ -25,6 +28,7 @@ export class NarDownloader {
     private readonly storage: StoragePort,
     private readonly narFiles: NarFileRepository,
     private readonly upstream: UpstreamService,
+    private readonly announcements: NarDownloadRepository,
   ) {}
 
   /** The running download of `narinfo`'s NAR, started if none runs here yet. */
@@ -43,16 +47,38 @@ export class NarDownloader {
         // Re-check under the lock: another instance may have stored it while we waited.
         if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
         if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
-        const { body, contentLength } = await this.upstream.fetchNar(narinfo.upstreamNarUrl, { url: narinfo.upstreamUrl });
-        download.expectedSize ??= contentLength;
+        const { upstreamUrl, upstreamNarUrl } = narinfo;
         const started = Date.now();
-        await download.run(body, (path, size) => this.commit(narinfo, path, size));
+        await this.announced(narinfo.url, async () => {
+          const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
+          download.expectedSize ??= contentLength;
+          await download.run(body, (path, size) => this.commit(narinfo, path, size));
+        });
         this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
       });
     } catch (e) {
       download.fail(e instanceof Error ? e : new Error(String(e)));
       this.logger.warn({ hash, err: (e as Error).message }, 'NAR download failed; nothing was stored');
       throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` while the shared database says this instance is downloading `key`, so clients of other
+   * instances stream from here instead of waiting. Single-instance setups (local locks) skip it.
+   */
+  private async announced<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (this.config.lock.backend === 'local') return fn();
+    const owner = this.config.server.advertiseUrl;
+    const started = Date.now();
+    const announce = () => this.announcements.announce(key, owner, started, Date.now() + ANNOUNCEMENT_TTL_MS);
+    await announce();
+    const refresh = setInterval(() => void announce().catch(() => undefined), ANNOUNCEMENT_TTL_MS / 3);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(refresh);
+      await this.announcements.withdraw(key, owner).catch(() => undefined);
     }
   }
 
