@@ -5,12 +5,20 @@ import { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { AppModule } from 'src/app.module';
+import { echoRequestIds, requestId } from 'src/logging/request-id';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
   // HEAD is routed explicitly: an implicit HEAD would run the GET handler and could start a download.
-  const adapter = new FastifyAdapter({ exposeHeadRoutes: false, maxParamLength: 256 });
+  // return503OnClosing off: while draining, requests already on a connection are served, not refused.
+  const adapter = new FastifyAdapter({
+    exposeHeadRoutes: false,
+    maxParamLength: 256,
+    genReqId: requestId,
+    return503OnClosing: false,
+  });
   const fastify = adapter.getInstance();
+  echoRequestIds(fastify);
   // Bodies are handed to handlers as streams: NARs are never buffered, narinfos are read with a limit.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_req, payload, done) => done(null, payload));

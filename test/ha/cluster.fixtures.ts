@@ -15,6 +15,7 @@ export interface UpstreamNar {
   ourPath: string;
   sha256: string;
   size: number;
+  body: Buffer;
 }
 
 /** A signed narinfo plus an uncompressed "NAR" of random bytes, served by a fake upstream. */
@@ -42,7 +43,7 @@ export function publishNar(
   };
   upstream.serve(`/${hash}.narinfo`, serializeNarInfo(signNarInfo(info, secret)));
   upstream.route(`/nar/${fileHash}.nar`, { ...behaviour, body });
-  return { hash, upstreamPath: `/nar/${fileHash}.nar`, ourPath: `/nar/${fileHash}.nar`, sha256: digest.toString('hex'), size };
+  return { hash, upstreamPath: `/nar/${fileHash}.nar`, ourPath: `/nar/${fileHash}.nar`, sha256: digest.toString('hex'), size, body };
 }
 
 /** Shared backends of a cluster: PostgreSQL, S3 (s3rver), Redis (own key prefix), an upstream. */
