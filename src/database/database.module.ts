@@ -9,8 +9,9 @@ import { DatabaseHealthIndicator } from './database.health';
 import { ConfigRepository } from './repositories/config.repository';
 import { NarFileRepository } from './repositories/nar-file.repository';
 import { NarInfoRepository } from './repositories/narinfo.repository';
+import { NarDownloadRepository } from './repositories/nar-download.repository';
 
-const REPOSITORIES = [NarInfoRepository, NarFileRepository, ConfigRepository];
+const REPOSITORIES = [NarInfoRepository, NarFileRepository, ConfigRepository, NarDownloadRepository];
 
 /** Connects to the configured database, applies pending migrations at start, exposes repositories. */
 @Module({

@@ -1,8 +1,13 @@
 export { DatabaseModule } from './database.module';
 export { DatabaseHealthIndicator } from './database.health';
-export { NarInfoRepository, NewNarInfo } from './repositories/narinfo.repository';
-export { NarFileRepository, NewNarFile } from './repositories/nar-file.repository';
+export { NarInfoRepository, NewNarInfo, LruCandidate } from './repositories/narinfo.repository';
+export { NarFileRepository, NewNarFile, UnreferencedNarFile } from './repositories/nar-file.repository';
 export { ConfigRepository } from './repositories/config.repository';
-export { NarInfoEntity, NarFileEntity } from './entities';
+export { NarDownloadRepository } from './repositories/nar-download.repository';
+export { NarInfoEntity, NarFileEntity, ConfigEntryEntity } from './entities';
 export { createDataSource } from './data-source';
-export { applyMigrations, pendingMigrations } from './migrate';
+export { applyMigrations, pendingMigrations, migrateUp, MigrateUpResult, MigrationPlan } from './migrate';
+export { migrateDatabase, MigrateDatabaseOptions, MigrateDatabaseReport } from './migrate-database';
+export { runInTransaction, TransactionRepositories } from './transaction';
+export { withRetry, isRetryableDatabaseError } from './retry';
+export { redactUrl } from './url/redact-url';

@@ -1,4 +1,8 @@
 import { DataSource } from 'typeorm';
+import { DatabaseConfig } from 'src/config/config';
+import { createDataSource } from './data-source';
+import { withMysqlMigrationLock, withPostgresMigrationLock, withSqliteMigrationLock } from './migration-lock';
+import { dialectOf } from './sql/dialect';
 
 export interface MigrationPlan {
   pending: string[];
@@ -19,15 +23,38 @@ export async function pendingMigrations(ds: DataSource): Promise<MigrationPlan> 
   return { pending: ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !applied.has(n)) };
 }
 
-/** Applies pending migrations, each in its own transaction. */
+/**
+ * Applies pending migrations under a database-wide lock, so that instances starting together
+ * migrate exactly once: the first applies them, the others wait and then find nothing to do.
+ * Returns the names this call applied.
+ */
 export async function applyMigrations(ds: DataSource): Promise<string[]> {
+  const run = async (transaction: 'each' | 'none') => (await ds.runMigrations({ transaction })).map((m) => m.name);
+  const dialect = dialectOf(ds);
+  switch (dialect) {
+    case 'postgres':
+      return withPostgresMigrationLock(ds, () => run('each'));
+    case 'mysql':
+      return withMysqlMigrationLock(ds, () => run('each'));
+    case 'sqlite':
+      // The lock is itself a transaction that wraps all the migrations.
+      return withSqliteMigrationLock(ds, () => run('none'));
+    default: {
+      const never: never = dialect;
+      throw new Error(`unknown database dialect ${String(never)}`);
+    }
+  }
+}
+
+export type MigrateUpResult = { pending: string[] } | { applied: string[] };
+
+/** `ncps migrate up [--dry-run]`: lists (dry run) or applies the pending migrations of a database. */
+export async function migrateUp(config: DatabaseConfig, opts: { dryRun: boolean }): Promise<MigrateUpResult> {
+  const ds = createDataSource(config);
+  await ds.initialize();
   try {
-    const done = await ds.runMigrations({ transaction: 'each' });
-    return done.map((m) => m.name);
-  } catch (e) {
-    // Another process may have applied the same migration between our check and our write: that
-    // is success if nothing is pending any more.
-    if ((await pendingMigrations(ds)).pending.length === 0) return [];
-    throw e;
+    return opts.dryRun ? await pendingMigrations(ds) : { applied: await applyMigrations(ds) };
+  } finally {
+    await ds.destroy();
   }
 }

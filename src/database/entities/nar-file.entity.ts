@@ -1,10 +1,11 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { bigintNumber } from './column-types';
 
 /** A NAR stored in the storage backend. Several narinfos may point at one NAR file. */
 @Entity({ name: 'nar_files' })
 export class NarFileEntity {
-  @PrimaryGeneratedColumn({ type: 'integer' })
+  /** BIGINT: conflicting inserts and LRU churn use up ids that never come back. */
+  @PrimaryColumn({ type: 'bigint', generated: 'increment', transformer: bigintNumber })
   id: number;
 
   /** Storage key and URL path, e.g. `nar/<hash>.nar.xz`. */

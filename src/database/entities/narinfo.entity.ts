@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { bigintNumber } from './column-types';
 
 /**
@@ -8,7 +8,8 @@ import { bigintNumber } from './column-types';
  */
 @Entity({ name: 'narinfos' })
 export class NarInfoEntity {
-  @PrimaryGeneratedColumn({ type: 'integer' })
+  /** BIGINT: conflicting inserts and LRU churn use up ids that never come back. */
+  @PrimaryColumn({ type: 'bigint', generated: 'increment', transformer: bigintNumber })
   id: number;
 
   /** The 32-character nix32 hash part of the store path. */

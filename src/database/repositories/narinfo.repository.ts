@@ -1,16 +1,36 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource, In, Repository } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, EntityManager, MoreThan, Repository } from 'typeorm';
 import { NarInfoEntity } from '../entities';
+import { TableSpec, insertIgnoringDuplicates, tableSpec, upsert } from '../sql/bulk-write';
+import { deleteByKeys } from '../sql/delete-by-keys';
+import { SqlRunner } from '../sql/sql-runner';
+import { touchRows } from '../sql/touch';
 
 export type NewNarInfo = Omit<NarInfoEntity, 'id'>;
 
-/** I/O of narinfo rows. Every method works the same on SQLite, PostgreSQL and MySQL. */
+/** A narinfo the LRU may evict: the least recently accessed first. */
+export interface LruCandidate {
+  hash: string;
+  /** The NAR it points at (= nar_files.key). */
+  url: string;
+  lastAccessedAt: number;
+}
+
+/**
+ * I/O of narinfo rows. Every method behaves the same on SQLite, PostgreSQL and MySQL. Built on a
+ * DataSource (what Nest injects) its writes are retried on deadlocks; built on the EntityManager of
+ * a transaction (see runInTransaction) it takes part in that transaction.
+ */
 @Injectable()
 export class NarInfoRepository {
   private readonly repo: Repository<NarInfoEntity>;
+  private readonly sql: SqlRunner;
+  private readonly spec: TableSpec;
 
-  constructor(dataSource: DataSource) {
-    this.repo = dataSource.getRepository(NarInfoEntity);
+  constructor(@Inject(DataSource) source: DataSource | EntityManager) {
+    this.repo = source.getRepository(NarInfoEntity);
+    this.sql = new SqlRunner(source);
+    this.spec = tableSpec(this.repo.metadata, 'hash');
   }
 
   findByHash(hash: string): Promise<NarInfoEntity | null> {
@@ -18,21 +38,32 @@ export class NarInfoRepository {
   }
 
   /** Inserts unless a row with this hash exists (two instances inserting at once: one row, no error). */
-  async insertIfAbsent(row: NewNarInfo): Promise<void> {
-    await this.repo.createQueryBuilder().insert().values(row).orIgnore().execute();
+  insertIfAbsent(row: NewNarInfo): Promise<void> {
+    return insertIgnoringDuplicates(this.sql, this.spec, [row]);
+  }
+
+  /** insertIfAbsent for many rows, in as few statements as the driver allows. */
+  insertManyIfAbsent(rows: readonly NewNarInfo[]): Promise<void> {
+    return insertIgnoringDuplicates(this.sql, this.spec, rows);
   }
 
   /** Inserts or replaces every column but the creation time (uploads may overwrite). */
-  async upsert(row: NewNarInfo): Promise<void> {
-    const columns = this.repo.metadata.columns
-      .map((c) => c.databaseName)
-      .filter((c) => c !== 'id' && c !== 'hash' && c !== 'created_at');
-    await this.repo.createQueryBuilder().insert().values(row).orUpdate(columns, ['hash']).execute();
+  upsert(row: NewNarInfo): Promise<void> {
+    return upsert(this.sql, this.spec, [row], ['created_at']);
+  }
+
+  /** A narinfo pointing at the NAR stored under `url` (several may; any of them describes the NAR). */
+  findOneByUrl(url: string): Promise<NarInfoEntity | null> {
+    return this.repo.findOneBy({ url });
   }
 
   async deleteByHash(hash: string): Promise<boolean> {
-    const result = await this.repo.delete({ hash });
-    return (result.affected ?? 0) > 0;
+    return (await this.deleteByHashes([hash])) > 0;
+  }
+
+  /** Deletes the narinfos with these hashes; returns how many there were. */
+  deleteByHashes(hashes: readonly string[]): Promise<number> {
+    return deleteByKeys(this.sql, this.spec.table, 'hash', hashes);
   }
 
   /** How many narinfos point at the NAR stored under `url`. */
@@ -40,21 +71,31 @@ export class NarInfoRepository {
     return this.repo.countBy({ url });
   }
 
-  /** Records access times gathered in memory (one UPDATE per distinct time, not per request). */
-  async touch(lastAccess: ReadonlyMap<string, number>): Promise<void> {
-    for (const [time, hashes] of groupByValue(lastAccess)) {
-      await this.repo.update({ hash: In(hashes) }, { lastAccessedAt: time });
-    }
+  count(): Promise<number> {
+    return this.repo.count();
   }
-}
 
-/** Inverts a key → value map into value → keys, so rows touched at the same moment share one query. */
-export function groupByValue<K>(map: ReadonlyMap<K, number>): Map<number, K[]> {
-  const groups = new Map<number, K[]>();
-  for (const [key, value] of map) {
-    const list = groups.get(value) ?? [];
-    list.push(key);
-    groups.set(value, list);
+  /**
+   * Records access times gathered in memory (hash → epoch ms), in a few statements however many
+   * there are. Times only move forward; unknown hashes are ignored.
+   */
+  touch(lastAccess: ReadonlyMap<string, number>): Promise<void> {
+    return touchRows(this.sql, this.spec.table, 'hash', lastAccess);
   }
-  return groups;
+
+  /** The `limit` least recently accessed narinfos, oldest first (ties in insertion order). */
+  async findLeastRecentlyUsed(limit: number): Promise<LruCandidate[]> {
+    const q = (c: string) => this.sql.quote(c);
+    const { rows } = await this.sql.query<{ hash: string; url: string; last_accessed_at: string | number }>(
+      `SELECT ${q('hash')}, ${q('url')}, ${q('last_accessed_at')} FROM ${q(this.spec.table)} ` +
+        `ORDER BY ${q('last_accessed_at')}, ${q('id')} LIMIT ${this.sql.params(1)}`,
+      [limit],
+    );
+    return rows.map((r) => ({ hash: r.hash, url: r.url, lastAccessedAt: Number(r.last_accessed_at) }));
+  }
+
+  /** Rows in id order after `afterId`, for copying the table in resumable batches. */
+  pageAfterId(afterId: number, limit: number): Promise<NarInfoEntity[]> {
+    return this.repo.find({ where: { id: MoreThan(afterId) }, order: { id: 'ASC' }, take: limit });
+  }
 }

@@ -1,0 +1,5 @@
+import { InitialSchema1764000000000 } from './1764000000000-initial-schema';
+import { NarDownloads1764100000000 } from './1764100000000-nar-downloads';
+
+/** MySQL/MariaDB migrations in the order they apply. */
+export const MYSQL_MIGRATIONS = [InitialSchema1764000000000, NarDownloads1764100000000];

@@ -1,0 +1,415 @@
+import { DataSource } from 'typeorm';
+import { DatabaseDialect } from 'src/config/config';
+import { ConfigRepository, NarDownloadRepository, NarFileRepository, NarInfoRepository, runInTransaction } from 'src/database';
+import { TestDatabase, createTestDatabase, openDataSource } from 'test/support/databases';
+import { barrier, narFile, narinfo, randomHash } from './fixtures';
+
+/** Separate connections: one data source (own pool) each, as separate ncps instances would have. */
+async function openMany(db: TestDatabase, count: number): Promise<DataSource[]> {
+  return Promise.all(
+    Array.from({ length: count }, () => openDataSource({ ...db.config, poolMaxOpen: 1, poolMaxIdle: 1 }, { migrate: false })),
+  );
+}
+
+/**
+ * The contract of NarInfoRepository, NarFileRepository, ConfigRepository and runInTransaction,
+ * held against one dialect in a fresh database of its own. Every dialect must pass all of it.
+ */
+export function repositoryConformance(dialect: DatabaseDialect): void {
+  describe(`repositories on ${dialect}`, () => {
+    let db: TestDatabase;
+    let ds: DataSource;
+    let narinfos: NarInfoRepository;
+    let narFiles: NarFileRepository;
+    let config: ConfigRepository;
+
+    beforeAll(async () => {
+      db = await createTestDatabase(dialect);
+      ds = await openDataSource(db.config);
+      narinfos = new NarInfoRepository(ds);
+      narFiles = new NarFileRepository(ds);
+      config = new ConfigRepository(ds);
+    });
+
+    afterAll(async () => {
+      await ds?.destroy();
+      await db?.drop();
+    });
+
+    beforeEach(async () => {
+      for (const table of ['narinfos', 'nar_files', 'config', 'nar_downloads']) await ds.query(`DELETE FROM ${table}`);
+    });
+
+    describe('NarInfoRepository', () => {
+      it('round-trips a narinfo with every field, long references and sizes beyond 2^32', async () => {
+        const refs = Array.from({ length: 2000 }, () => `${randomHash()}-some-library-with-a-long-name-1.2.3`).join(' ');
+        const row = narinfo({
+          refs,
+          sigs: 'cache.nixos.org-1:c2lnMQ==\nother-cache-1:c2lnMg==',
+          ca: 'fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s',
+          fileSize: 2 ** 40 + 7,
+          narSize: Number.MAX_SAFE_INTEGER,
+          createdAt: 1_764_000_000_123,
+          lastAccessedAt: 1_764_000_000_456,
+        });
+        expect(refs.length).toBeGreaterThan(65_536);
+
+        await narinfos.insertIfAbsent(row);
+
+        const { id, ...stored } = (await narinfos.findByHash(row.hash))!;
+        expect(stored).toEqual(row);
+        expect(typeof id).toBe('number');
+      });
+
+      it('round-trips nulls in every nullable field', async () => {
+        const row = narinfo({ fileHash: null, fileSize: null, deriver: null, system: null, ca: null, upstreamUrl: null, upstreamNarUrl: null, refs: '', sigs: '' });
+
+        await narinfos.insertIfAbsent(row);
+
+        const { id: _id, ...stored } = (await narinfos.findByHash(row.hash))!;
+        expect(stored).toEqual(row);
+      });
+
+      it('finds nothing for an unknown hash', async () => {
+        await expect(narinfos.findByHash(randomHash())).resolves.toBeNull();
+      });
+
+      it('insertIfAbsent keeps the row that was there first', async () => {
+        const first = narinfo();
+        await narinfos.insertIfAbsent(first);
+
+        await narinfos.insertIfAbsent({ ...first, url: 'nar/other.nar.xz', narSize: 1 });
+
+        expect(await narinfos.findByHash(first.hash)).toMatchObject({ url: first.url, narSize: first.narSize });
+        await expect(narinfos.count()).resolves.toBe(1);
+      });
+
+      it('insertIfAbsent still rejects a row breaking NOT NULL (it is not INSERT IGNORE)', async () => {
+        const broken = { ...narinfo(), storePath: null } as unknown as ReturnType<typeof narinfo>;
+
+        await expect(narinfos.insertIfAbsent(broken)).rejects.toThrow();
+        await expect(narinfos.count()).resolves.toBe(0);
+      });
+
+      it('upsert inserts a new row, then replaces every field but the creation time', async () => {
+        const original = narinfo({ createdAt: 1000, lastAccessedAt: 1000 });
+        await narinfos.upsert(original);
+        const replacement = narinfo({ hash: original.hash, createdAt: 2000, lastAccessedAt: 3000, ca: 'fixed:sha256:abc' });
+
+        await narinfos.upsert(replacement);
+
+        const { id: _id, ...stored } = (await narinfos.findByHash(original.hash))!;
+        expect(stored).toEqual({ ...replacement, createdAt: 1000 });
+        await expect(narinfos.count()).resolves.toBe(1);
+      });
+
+      it('insertManyIfAbsent writes thousands of rows in batches, skipping hashes already there', async () => {
+        const existing = narinfo({ url: 'nar/existing.nar.xz' });
+        await narinfos.insertIfAbsent(existing);
+        const rows = Array.from({ length: 2500 }, () => narinfo());
+
+        await narinfos.insertManyIfAbsent([...rows, { ...existing, url: 'nar/replaced.nar.xz' }, rows[0]]);
+
+        await expect(narinfos.count()).resolves.toBe(2501);
+        expect((await narinfos.findByHash(existing.hash))?.url).toBe('nar/existing.nar.xz');
+      });
+
+      it('deletes by hash, one or many, and says how many went', async () => {
+        const rows = [narinfo(), narinfo(), narinfo()];
+        await narinfos.insertManyIfAbsent(rows);
+
+        await expect(narinfos.deleteByHash(rows[0].hash)).resolves.toBe(true);
+        await expect(narinfos.deleteByHash(rows[0].hash)).resolves.toBe(false);
+        await expect(narinfos.deleteByHashes([rows[1].hash, rows[2].hash, randomHash()])).resolves.toBe(2);
+        await expect(narinfos.count()).resolves.toBe(0);
+      });
+
+      it('counts the narinfos pointing at a NAR', async () => {
+        await narinfos.insertManyIfAbsent([narinfo({ url: 'nar/shared.nar.xz' }), narinfo({ url: 'nar/shared.nar.xz' }), narinfo()]);
+
+        await expect(narinfos.countByUrl('nar/shared.nar.xz')).resolves.toBe(2);
+        await expect(narinfos.countByUrl('nar/none.nar.xz')).resolves.toBe(0);
+      });
+
+      it('touch sets each hash its own time, only forward, ignoring unknown hashes', async () => {
+        const [a, b, c] = [narinfo({ lastAccessedAt: 100 }), narinfo({ lastAccessedAt: 100 }), narinfo({ lastAccessedAt: 5000 })];
+        await narinfos.insertManyIfAbsent([a, b, c]);
+
+        await narinfos.touch(new Map([[a.hash, 2000], [b.hash, 3000], [c.hash, 4000], [randomHash(), 9000]]));
+
+        expect((await narinfos.findByHash(a.hash))?.lastAccessedAt).toBe(2000);
+        expect((await narinfos.findByHash(b.hash))?.lastAccessedAt).toBe(3000);
+        expect((await narinfos.findByHash(c.hash))?.lastAccessedAt).toBe(5000);
+      });
+
+      it('touches 100 000 hashes at once within the driver parameter limits', async () => {
+        const rows = Array.from({ length: 50 }, () => narinfo({ lastAccessedAt: 1 }));
+        await narinfos.insertManyIfAbsent(rows);
+        const times = new Map(Array.from({ length: 100_000 }, (_, i) => [randomHash(), i + 10] as const));
+        rows.forEach((r, i) => times.set(r.hash, 1_000_000 + i));
+
+        await narinfos.touch(times);
+
+        for (const [i, r] of rows.entries()) expect((await narinfos.findByHash(r.hash))?.lastAccessedAt).toBe(1_000_000 + i);
+      });
+
+      it('findLeastRecentlyUsed lists the oldest first, ties in insertion order, up to the limit', async () => {
+        const rows = [narinfo({ lastAccessedAt: 30 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 }), narinfo({ lastAccessedAt: 10 })];
+        for (const row of rows) await narinfos.insertIfAbsent(row);
+
+        const sut = await narinfos.findLeastRecentlyUsed(3);
+
+        expect(sut).toEqual([rows[1], rows[3], rows[2]].map((r) => ({ hash: r.hash, url: r.url, lastAccessedAt: r.lastAccessedAt })));
+        await expect(narinfos.findLeastRecentlyUsed(10)).resolves.toHaveLength(4);
+      });
+
+      it('pages through the table by id', async () => {
+        await narinfos.insertManyIfAbsent(Array.from({ length: 5 }, () => narinfo()));
+
+        const first = await narinfos.pageAfterId(0, 3);
+        const rest = await narinfos.pageAfterId(first[2].id, 3);
+
+        expect(first).toHaveLength(3);
+        expect(rest).toHaveLength(2);
+        expect(new Set([...first, ...rest].map((r) => r.hash)).size).toBe(5);
+      });
+
+      it('20 separate connections inserting the same narinfo at once leave one row and no error', async () => {
+        const sources = await openMany(db, 20);
+        try {
+          const row = narinfo();
+          const results = await Promise.allSettled(sources.map((s) => new NarInfoRepository(s).insertIfAbsent(row)));
+
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+          await expect(narinfos.count()).resolves.toBe(1);
+        } finally {
+          await Promise.all(sources.map((s) => s.destroy()));
+        }
+      });
+
+      it('20 separate connections upserting the same narinfo at once leave one row and no error', async () => {
+        const sources = await openMany(db, 20);
+        try {
+          const hash = randomHash();
+          const rows = sources.map((_, i) => narinfo({ hash, narSize: i }));
+          const results = await Promise.allSettled(sources.map((s, i) => new NarInfoRepository(s).upsert(rows[i])));
+
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+          await expect(narinfos.count()).resolves.toBe(1);
+        } finally {
+          await Promise.all(sources.map((s) => s.destroy()));
+        }
+      });
+    });
+
+    describe('NarFileRepository', () => {
+      it('round-trips a NAR file row with a size beyond 2^32', async () => {
+        const row = narFile({ fileSize: 2 ** 33 + 1, fileHash: null });
+
+        await narFiles.insertIfAbsent(row);
+
+        const { id: _id, ...stored } = (await narFiles.findByKey(row.key))!;
+        expect(stored).toEqual(row);
+      });
+
+      it('insertIfAbsent keeps the first row; delete says whether there was one', async () => {
+        const row = narFile();
+        await narFiles.insertIfAbsent(row);
+        await narFiles.insertIfAbsent({ ...row, fileSize: 1 });
+
+        expect((await narFiles.findByKey(row.key))?.fileSize).toBe(row.fileSize);
+        await expect(narFiles.deleteByKey(row.key)).resolves.toBe(true);
+        await expect(narFiles.deleteByKey(row.key)).resolves.toBe(false);
+      });
+
+      it('sums stored bytes beyond 2^32 and counts the files', async () => {
+        await expect(narFiles.sumStoredBytes()).resolves.toBe(0);
+        await narFiles.insertManyIfAbsent([narFile({ fileSize: 2 ** 32 }), narFile({ fileSize: 2 ** 32 }), narFile({ fileSize: 5 })]);
+
+        await expect(narFiles.sumStoredBytes()).resolves.toBe(2 ** 33 + 5);
+        await expect(narFiles.countStored()).resolves.toBe(3);
+      });
+
+      it('touch moves access times forward', async () => {
+        const [a, b] = [narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 50 })];
+        await narFiles.insertManyIfAbsent([a, b]);
+
+        await narFiles.touch(new Map([[a.key, 40], [b.key, 40]]));
+
+        expect((await narFiles.findByKey(a.key))?.lastAccessedAt).toBe(40);
+        expect((await narFiles.findByKey(b.key))?.lastAccessedAt).toBe(50);
+      });
+
+      it('findUnreferenced lists NAR files no narinfo points at, oldest first', async () => {
+        const files = [narFile({ lastAccessedAt: 30 }), narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 20 }), narFile({ lastAccessedAt: 5 })];
+        await narFiles.insertManyIfAbsent(files);
+        await narinfos.insertIfAbsent(narinfo({ url: files[3].key }));
+
+        const sut = await narFiles.findUnreferenced(10);
+
+        expect(sut).toEqual([files[1], files[2], files[0]].map((f) => ({ key: f.key, fileSize: f.fileSize, lastAccessedAt: f.lastAccessedAt })));
+        await expect(narFiles.findUnreferenced(1)).resolves.toEqual([expect.objectContaining({ key: files[1].key })]);
+      });
+
+      it('findUnreferencedAmong picks, of the keys given, the NAR files no narinfo points at', async () => {
+        const files = [narFile({ lastAccessedAt: 30 }), narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 20 }), narFile()];
+        await narFiles.insertManyIfAbsent(files);
+        await narinfos.insertIfAbsent(narinfo({ url: files[2].key }));
+
+        const sut = await narFiles.findUnreferencedAmong([files[0].key, files[1].key, files[2].key, 'nar/unknown.nar.xz', files[0].key]);
+
+        expect(sut).toEqual([files[1], files[0]].map((f) => ({ key: f.key, fileSize: f.fileSize, lastAccessedAt: f.lastAccessedAt })));
+        await expect(narFiles.findUnreferencedAmong([])).resolves.toEqual([]);
+      });
+
+      it('deletes many keys at once', async () => {
+        const files = Array.from({ length: 1500 }, () => narFile());
+        await narFiles.insertManyIfAbsent(files);
+
+        await expect(narFiles.deleteByKeys(files.slice(0, 1200).map((f) => f.key))).resolves.toBe(1200);
+        await expect(narFiles.countStored()).resolves.toBe(300);
+      });
+    });
+
+    describe('ConfigRepository', () => {
+      it('gets nothing for an unknown key, stores a first value and keeps it', async () => {
+        await expect(config.get('secret-key')).resolves.toBeNull();
+
+        await expect(config.getOrInsert('secret-key', 'first')).resolves.toBe('first');
+        await expect(config.getOrInsert('secret-key', 'second')).resolves.toBe('first');
+      });
+
+      it('set replaces a value; all lists entries in key order', async () => {
+        await config.set('b', 'one');
+        await config.set('b', 'two');
+        await config.set('a', 'x'.repeat(100_000));
+
+        await expect(config.all()).resolves.toEqual([
+          { key: 'a', value: 'x'.repeat(100_000) },
+          { key: 'b', value: 'two' },
+        ]);
+      });
+
+      it('getOrInsert raced from 20 connections gives every one the same winner', async () => {
+        const sources = await openMany(db, 20);
+        try {
+          const values = await Promise.all(sources.map((s, i) => new ConfigRepository(s).getOrInsert('secret-key', `key-${i}`)));
+
+          expect(new Set(values).size).toBe(1);
+          await expect(config.get('secret-key')).resolves.toBe(values[0]);
+        } finally {
+          await Promise.all(sources.map((s) => s.destroy()));
+        }
+      });
+    });
+
+    describe('NarDownloadRepository', () => {
+      it('announces, refreshes, finds the live announcement and withdraws only its own', async () => {
+        const downloads = new NarDownloadRepository(ds);
+        await downloads.announce('nar/a.nar.xz', 'http://one:8501', 100, 1000);
+        await downloads.announce('nar/a.nar.xz', 'http://two:8501', 200, 2000);
+
+        await expect(downloads.findActive('nar/a.nar.xz', 1500)).resolves.toEqual({
+          key: 'nar/a.nar.xz',
+          ownerUrl: 'http://two:8501',
+          startedAt: 200,
+          expiresAt: 2000,
+        });
+        await expect(downloads.findActive('nar/a.nar.xz', 2000)).resolves.toBeNull();
+        await downloads.withdraw('nar/a.nar.xz', 'http://one:8501');
+        await expect(downloads.findActive('nar/a.nar.xz', 0)).resolves.not.toBeNull();
+        await downloads.withdraw('nar/a.nar.xz', 'http://two:8501');
+        await expect(downloads.findActive('nar/a.nar.xz', 0)).resolves.toBeNull();
+      });
+
+      it('20 connections announcing the same download at once leave one row and no error', async () => {
+        const sources = await openMany(db, 20);
+        try {
+          const results = await Promise.allSettled(
+            sources.map((s, i) => new NarDownloadRepository(s).announce('nar/b.nar.xz', `http://i${i}:8501`, i, 10_000 + i)),
+          );
+
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+          expect(Number((await ds.query(`SELECT COUNT(*) AS n FROM nar_downloads`))[0].n)).toBe(1);
+        } finally {
+          await Promise.all(sources.map((s) => s.destroy()));
+        }
+      });
+    });
+
+    describe('runInTransaction', () => {
+      it('commits what the work wrote', async () => {
+        const row = narinfo();
+
+        await runInTransaction(ds, async ({ narinfos: tx, narFiles: files }) => {
+          await tx.insertIfAbsent(row);
+          await files.insertIfAbsent(narFile({ key: row.url }));
+        });
+
+        await expect(narinfos.findByHash(row.hash)).resolves.not.toBeNull();
+        await expect(narFiles.findByKey(row.url)).resolves.not.toBeNull();
+      });
+
+      it('rolls everything back when the work throws', async () => {
+        const row = narinfo();
+
+        const sut = runInTransaction(ds, async ({ narinfos: tx }) => {
+          await tx.insertIfAbsent(row);
+          throw new Error('changed my mind');
+        });
+
+        await expect(sut).rejects.toThrow('changed my mind');
+        await expect(narinfos.findByHash(row.hash)).resolves.toBeNull();
+      });
+
+      it('keeps writes made beside a transaction apart from its rollback', async () => {
+        const inside = narinfo();
+        const beside = narinfo();
+        const wrote = barrier(2);
+
+        const tx = runInTransaction(ds, async ({ narinfos: repo }) => {
+          await repo.insertIfAbsent(inside);
+          await wrote();
+          throw new Error('roll back');
+        });
+        const outside = (async () => {
+          await wrote();
+          await narinfos.insertIfAbsent(beside);
+        })();
+
+        await expect(tx).rejects.toThrow('roll back');
+        await outside;
+        await expect(narinfos.findByHash(inside.hash)).resolves.toBeNull();
+        await expect(narinfos.findByHash(beside.hash)).resolves.not.toBeNull();
+      });
+
+      if (dialect !== 'sqlite') {
+        // SQLite has one writer at a time, so its transactions wait for each other rather than deadlock.
+        it('runs a transaction again when the database picks it as a deadlock victim', async () => {
+          const [a, b] = [narinfo({ lastAccessedAt: 1 }), narinfo({ lastAccessedAt: 1 })];
+          await narinfos.insertManyIfAbsent([a, b]);
+          const sources = await openMany(db, 2);
+          try {
+            const bothLocked = barrier(2);
+            let attempts = 0;
+            const crosswise = (source: DataSource, first: string, second: string, time: number) =>
+              runInTransaction(source, async ({ narinfos: tx }) => {
+                attempts++;
+                await tx.touch(new Map([[first, time]]));
+                await bothLocked();
+                await tx.touch(new Map([[second, time]]));
+              });
+
+            await Promise.all([crosswise(sources[0], a.hash, b.hash, 10), crosswise(sources[1], b.hash, a.hash, 20)]);
+
+            expect(attempts).toBe(3);
+            expect((await narinfos.findByHash(a.hash))?.lastAccessedAt).toBe(20);
+            expect((await narinfos.findByHash(b.hash))?.lastAccessedAt).toBe(20);
+          } finally {
+            await Promise.all(sources.map((s) => s.destroy()));
+          }
+        });
+      }
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { repositoryConformance } from './repository.conformance';
+
+repositoryConformance('sqlite');
