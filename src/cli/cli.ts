@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from 'src/config/option';
 import { registerServe } from './serve.command';
 import { registerMigrate } from './migrate.command';
+import { registerLru } from './lru.command';
 import { registerDocs } from './docs.command';
+import { registerMigrateData } from './migrate-data.command';
 
 /** The `ncps` program: `serve`, `migrate up`, ... Every command reads the same option table. */
 export function buildProgram(env: NodeJS.ProcessEnv): Command {
@@ -12,6 +14,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .exitOverride();
   registerServe(program, env);
   registerMigrate(program, env);
+  registerLru(program, env);
+  registerMigrateData(program, env);
   registerDocs(program);
   return program;
 }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { Logger } from '@nestjs/common';
 import { INestApplication } from '@nestjs/common';
 import { createApp, listen } from 'src/bootstrap';
+import { ignoreHangups, notifyReady } from 'src/lifecycle/service-manager';
 import { addConfigOptions, configFromCommand } from './options';
 
 export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
@@ -14,10 +15,12 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
       const url = await listen(app, config);
       const logger = new Logger('Server');
       logger.log(
-        { url, hostname: config.cache.hostname, storage: config.storage.kind, database: config.database.dialect, lock_backend: config.lock.backend },
+        { url, cache_hostname: config.cache.hostname, storage: config.storage.kind, database: config.database.dialect, lock_backend: config.lock.backend },
         'ncps is serving',
       );
       exitGracefullyOn(['SIGTERM', 'SIGINT'], app, logger);
+      ignoreHangups();
+      await notifyReady(env, `serving on ${url}`);
     });
   addConfigOptions(serve);
 }
