@@ -6,6 +6,7 @@ import { parseNarInfoName } from './nar-name';
 import { parseRange } from './http-range';
 import { GetTokenGuard } from './get-token.guard';
 import { VerbGuard, AllowVerb } from './verb.guard';
+import { isUncompressedNar, wantsZstd, zstdEncode } from './zstd-encoding';
 
 const NARINFO_TYPE = 'text/x-nix-narinfo';
 const NAR_TYPE = 'application/x-nix-nar';
@@ -66,9 +67,17 @@ export class CacheController {
       const { start, end } = body.range;
       reply.status(206).header('content-range', `bytes ${start}-${end}/${body.size}`);
       reply.header('content-length', end - start + 1);
+    } else if (wantsZstd(name, req.headers)) {
+      // An uncompressed NAR, to a client that accepts zstd: encoded on the fly, as ncps does.
+      // Range requests (handled above) always get the identity bytes, so resuming keeps working.
+      reply.header('content-encoding', 'zstd').header('vary', 'accept-encoding');
+      reply.removeHeader('accept-ranges');
+      await reply.send(zstdEncode(body.stream));
+      return;
     } else if (body.size !== undefined) {
       reply.header('content-length', body.size);
     }
+    if (isUncompressedNar(name)) reply.header('vary', 'accept-encoding');
     await reply.send(body.stream);
   }
 

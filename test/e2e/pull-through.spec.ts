@@ -1,10 +1,24 @@
 import { randomBytes } from 'node:crypto';
+import { IncomingHttpHeaders, get as httpGet } from 'node:http';
+import { decompress } from 'zstd-napi';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { NixWorkspace } from 'test/support/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
+
+/** A GET without transparent decoding, to see the bytes as sent. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
 
 const hashOf = (storePath: string) => storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
@@ -77,6 +91,21 @@ describe('pull-through proxying with a real Nix client', () => {
       const fileHash = /^FileHash: (.*)$/m.exec(upstreamText)?.[1];
       expect(text).toContain(`FileHash: ${fileHash}`);
     });
+
+    if (compression === 'none') {
+      it('encodes the uncompressed NAR with zstd for clients that accept it, but not ranges', async () => {
+        const served = await (await fetch(`${server.url}/${hashOf(paths.big)}.narinfo`)).text();
+        const ourUrl = /^URL: (.*)$/m.exec(served)![1];
+        const identity = await rawGet(`${server.url}/${ourUrl}`, {});
+        const encoded = await rawGet(`${server.url}/${ourUrl}`, { 'accept-encoding': 'gzip, zstd' });
+        expect(encoded.headers['content-encoding']).toBe('zstd');
+        expect(decompress(encoded.body).equals(identity.body)).toBe(true);
+        const ranged = await rawGet(`${server.url}/${ourUrl}`, { 'accept-encoding': 'zstd', range: 'bytes=10-19' });
+        expect(ranged.status).toBe(206);
+        expect(ranged.headers['content-encoding']).toBeUndefined();
+        expect(ranged.body.equals(identity.body.subarray(10, 20))).toBe(true);
+      });
+    }
 
     it('makes a client trusting another key refuse the paths', async () => {
       const { publicKey } = await nix.generateKey(`stranger-${compression}-1`);
