@@ -85,7 +85,7 @@ export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly Opt
       { flag: 'cache-redis-password', key: 'cache.redis.password', env: 'CACHE_REDIS_PASSWORD', kind: 'string', secret: true, help: 'Redis password.' },
       { flag: 'cache-redis-db', key: 'cache.redis.db', env: 'CACHE_REDIS_DB', kind: 'integer', default: '0', help: 'Redis database number.' },
       { flag: 'cache-redis-use-tls', key: 'cache.redis.use-tls', env: 'CACHE_REDIS_USE_TLS', kind: 'boolean', default: 'false', help: 'Connect to Redis over TLS.' },
-      { flag: 'cache-redis-pool-size', key: 'cache.redis.pool-size', env: 'CACHE_REDIS_POOL_SIZE', kind: 'integer', default: '10', help: 'Redis connections per instance.' },
+      { flag: 'cache-redis-pool-size', key: 'cache.redis.pool-size', env: 'CACHE_REDIS_POOL_SIZE', kind: 'integer', default: '10', help: 'Accepted for compatibility with the Go ncps; ioredis multiplexes every command over one connection per address (plus one for release notifications).' },
     ],
   },
 ];
