@@ -86,8 +86,13 @@ export function formatPublicKey(key: PublicKey): string {
 }
 
 /** `<name>:<base64 signature>`; Ed25519 is deterministic, so this equals what Nix writes for the same key. */
+/** Building a KeyObject costs about as much as signing itself: keep one per key (a served narinfo is signed per hit). */
+const signingKeys = new WeakMap<SecretKey, KeyObject>();
+
 export function signFingerprint(secret: SecretKey, fingerprint: string): string {
-  const signature = sign(null, Buffer.from(fingerprint), privateKeyObject(secret.seed));
+  let key = signingKeys.get(secret);
+  if (!key) signingKeys.set(secret, (key = privateKeyObject(secret.seed)));
+  const signature = sign(null, Buffer.from(fingerprint), key);
   return `${secret.name}:${signature.toString('base64')}`;
 }
 
