@@ -100,7 +100,10 @@ async function explain(ds: DataSource, dialect: DatabaseDialect, last: LastQuery
     case 'sqlite':
       return (await ds.query(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r: { detail: string }) => r.detail).join('; ');
     case 'postgres':
-      return (await ds.query(`EXPLAIN ${sql}`, params)).map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'].trim()).join('; ');
+      // PostgreSQL prints bound parameters in the plan: shorten the list of 1000 keys.
+      return (await ds.query(`EXPLAIN ${sql}`, params))
+        .map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'].trim().replace(/'\{[^}]*\}'/g, "'{...}'"))
+        .join('; ');
     case 'mysql':
       return (await ds.query(`EXPLAIN ${sql}`, params))
         .map((r: Record<string, unknown>) => `${r.table}: type=${r.type} key=${r.key} rows=${r.rows} ${r.Extra ?? ''}`.trim())

@@ -6,7 +6,9 @@ import { ConfigModule } from 'src/config/config.module';
 import { CacheModule } from 'src/cache/cache.module';
 import { DomainErrorFilter } from 'src/cache/domain-error.filter';
 import { HealthModule } from 'src/health/health.module';
+import { LruModule } from 'src/lru';
 import { MetricsModule } from 'src/metrics/metrics.module';
+import { PrometheusModule } from 'src/metrics/prometheus.module';
 import { loggerOptions } from 'src/logging/logger.options';
 
 @Module({})
@@ -20,6 +22,8 @@ export class AppModule {
         MetricsModule,
         HealthModule,
         CacheModule,
+        LruModule.scheduled(),
+        PrometheusModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: DomainErrorFilter }],
     };

@@ -13,7 +13,7 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   // return503OnClosing off: while draining, requests already on a connection are served, not refused.
   const adapter = new FastifyAdapter({
     exposeHeadRoutes: false,
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     genReqId: requestId,
     return503OnClosing: false,
   });

@@ -6,6 +6,9 @@ import { NcpsConfig } from 'src/config/config';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { NarInfo, NixFormatError, nix32Encode, parseNarInfo, serializeNarInfo, storePathHash } from 'src/nix';
+import { LockPort } from 'src/locking';
+import { CacheMetrics } from 'src/metrics';
+import { narReadLockKey, openUnderReadLock } from 'src/lru';
 import { SigningKeyService } from 'src/signing';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
 import { AccessTracker } from './access-tracker.service';
@@ -41,11 +44,15 @@ export class CacheService {
     private readonly downloader: NarDownloader,
     private readonly downloads: DownloadRegistry,
     private readonly peers: PeerStreamService,
+    private readonly locks: LockPort,
+    private readonly metrics: CacheMetrics,
   ) {}
 
   /** The narinfo text to serve, signed by us when configured. */
   async getNarInfo(hash: string): Promise<string> {
-    const row = (await this.narInfos.findByHash(hash)) ?? (await this.fetcher.fetch(hash));
+    const stored = await this.narInfos.findByHash(hash);
+    this.metrics.lookup('narinfo', stored ? 'hit' : 'miss');
+    const row = stored ?? (await this.fetcher.fetch(hash));
     if (!row) throw new NotFoundError('narinfo not found');
     this.access.narInfoServed(hash);
     const info = narInfoFromRow(row);
@@ -71,7 +78,11 @@ export class CacheService {
     const nar = parseNarName(path.slice('nar/'.length));
     if (nar.compression !== info.compression) throw new BadRequestError('URL extension does not match Compression');
     const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
-    await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
+    // Under the NAR's shared lock: the LRU, holding it exclusively, re-checks that no narinfo points
+    // at a NAR before deleting it, so a narinfo stored now cannot end up pointing at nothing.
+    await this.locks.withReadLock(narReadLockKey(nar.key), this.config.lock.downloadTtlMs, () =>
+      this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() })),
+    );
   }
 
   async deleteNarInfo(hash: string): Promise<void> {
@@ -97,6 +108,7 @@ export class CacheService {
   async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody> {
     const { key } = parseNarName(name);
     const fromStorage = await this.readStored(key, range);
+    this.metrics.lookup('nar', fromStorage ? 'hit' : 'miss');
     if (fromStorage) return fromStorage;
     const distributed = this.config.lock.backend !== 'local';
     let download = this.downloads.get(key);
@@ -106,6 +118,8 @@ export class CacheService {
       const fromPeer = distributed ? await this.peers.open(key) : null;
       if (fromPeer) return this.peerBody(key, fromPeer);
       download = this.downloader.downloadFor(narinfo).download;
+    } else {
+      this.metrics.download('joined');
     }
     // While another instance holds the download lock, stream from it rather than wait for it.
     const fromPeer = distributed ? await this.peers.waitForPeer(key, download.ready) : null;
@@ -145,14 +159,17 @@ export class CacheService {
     return stored;
   }
 
-  private async readStored(key: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody | null> {
-    const stored = await this.storage.head(key);
-    if (!stored) return null;
-    const wanted = range?.(stored.size);
-    const stream = await this.storage.read(key, wanted);
-    if (!stream) return null;
-    this.access.narFileServed(key);
-    return { size: stored.size, range: wanted, stream };
+  /** Read under the NAR's read lock, held until the stream ends: the LRU never deletes a NAR being read. */
+  private readStored(key: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody | null> {
+    return openUnderReadLock(this.locks, key, this.config.lock.downloadTtlMs, async () => {
+      const stored = await this.storage.head(key);
+      if (!stored) return null;
+      const wanted = range?.(stored.size);
+      const stream = await this.storage.read(key, wanted);
+      if (!stream) return null;
+      this.access.narFileServed(key);
+      return { size: stored.size, range: wanted, stream };
+    });
   }
 
   /**

@@ -4,6 +4,7 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarDownloadRepository, NarFileEntity, NarFileRepository, NarInfoEntity } from 'src/database';
 import { LockPort, downloadNarKey } from 'src/locking';
+import { CacheMetrics } from 'src/metrics';
 import { parseHash } from 'src/nix';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
@@ -29,15 +30,18 @@ export class NarDownloader {
     private readonly narFiles: NarFileRepository,
     private readonly upstream: UpstreamService,
     private readonly announcements: NarDownloadRepository,
+    private readonly metrics: CacheMetrics,
   ) {}
 
   /** The running download of `narinfo`'s NAR, started if none runs here yet. */
   downloadFor(narinfo: NarInfoEntity): { download: Download; joined: boolean } {
-    return this.registry.getOrStart(
+    const found = this.registry.getOrStart(
       narinfo.url,
       () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo)),
       (download) => this.run(download, narinfo),
     );
+    this.metrics.download(found.joined ? 'joined' : 'started');
+    return found;
   }
 
   private async run(download: Download, narinfo: NarInfoEntity): Promise<void> {
@@ -52,7 +56,7 @@ export class NarDownloader {
         await this.announced(narinfo.url, async () => {
           const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
           download.expectedSize ??= contentLength;
-          await download.run(body, (path, size) => this.commit(narinfo, path, size));
+          await download.run(this.metrics.countFetched(body), (path, size) => this.commit(narinfo, path, size));
         });
         this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
       });

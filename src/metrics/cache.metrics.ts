@@ -1,0 +1,61 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Registry } from 'prom-client';
+import { Readable } from 'node:stream';
+import { meteredStream } from './metered-stream';
+
+export type CacheLookupKind = 'narinfo' | 'nar';
+export type CacheLookupResult = 'hit' | 'miss';
+/** A NAR download begun here, or one attached to because it was already running here. */
+export type DownloadUse = 'started' | 'joined';
+
+const KINDS: readonly CacheLookupKind[] = ['narinfo', 'nar'];
+
+/**
+ * What the cache itself does: lookups answered from what is stored (hit) or not (miss: fetched from
+ * upstream, joined to a download in progress, or not found anywhere), NAR downloads started versus
+ * joined (deduplication at work), and bytes fetched from upstreams.
+ */
+@Injectable()
+export class CacheMetrics {
+  private readonly lookups: Counter<'kind' | 'result'>;
+  private readonly downloads: Counter<'result'>;
+  private readonly fetchedBytes: Counter<never>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.lookups = new Counter({
+      name: 'ncps_cache_requests_total',
+      help: 'Narinfo and NAR lookups by kind (narinfo, nar) and result: hit (stored here) or miss (fetched, joined or not found)',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.downloads = new Counter({
+      name: 'ncps_nar_downloads_total',
+      help: 'NAR downloads by result: started (a new upstream fetch) or joined (already running here: a client or a prefetch attached to it)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.fetchedBytes = new Counter({
+      name: 'ncps_fetched_bytes_total',
+      help: 'NAR bytes received from upstream caches (failed and rejected downloads included)',
+      registers,
+    });
+    for (const kind of KINDS) for (const result of ['hit', 'miss'] as const) this.lookups.inc({ kind, result }, 0);
+    this.downloads.inc({ result: 'started' }, 0);
+    this.downloads.inc({ result: 'joined' }, 0);
+    this.fetchedBytes.inc(0);
+  }
+
+  lookup(kind: CacheLookupKind, result: CacheLookupResult): void {
+    this.lookups.inc({ kind, result });
+  }
+
+  download(result: DownloadUse): void {
+    this.downloads.inc({ result });
+  }
+
+  /** The upstream body of a NAR, counted as it arrives (so a long download shows up while it runs). */
+  countFetched(body: Readable): Readable {
+    return meteredStream(body, (bytes) => this.fetchedBytes.inc(bytes));
+  }
+}

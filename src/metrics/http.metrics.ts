@@ -1,0 +1,82 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { Readable } from 'node:stream';
+import { NcpsConfig } from 'src/config/config';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { meteredStream } from './metered-stream';
+
+/** Body kinds counted in ncps_served_bytes_total, recognised by the content type the cache routes set. */
+const SERVED_KINDS: Readonly<Record<string, 'nar' | 'narinfo'>> = {
+  'application/x-nix-nar': 'nar',
+  'text/x-nix-narinfo': 'narinfo',
+};
+
+/** Label of requests that matched no route: raw URLs would make one series per scanned path. */
+const UNMATCHED_ROUTE = 'unmatched';
+
+/**
+ * HTTP request durations by route pattern (`/nar/:name`, never the URL) and status, and the bytes of
+ * narinfo and NAR bodies sent. Measured by Fastify hooks, so 404s, guard refusals and streamed
+ * bodies count too. A response the client hung up on is `status="aborted"`.
+ */
+@Injectable()
+export class HttpMetrics implements OnModuleInit {
+  private readonly duration: Histogram<'method' | 'route' | 'status'>;
+  private readonly servedBytes: Counter<'kind'>;
+
+  constructor(
+    registry: Registry,
+    @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {
+    const registers = [registry];
+    this.duration = new Histogram({
+      name: 'ncps_http_request_duration_seconds',
+      help: 'HTTP requests from arrival to the last byte sent, by method, route pattern and status (aborted: the client hung up)',
+      labelNames: ['method', 'route', 'status'],
+      // From a cached narinfo (milliseconds) to a large NAR streamed while it downloads (minutes).
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.servedBytes = new Counter({
+      name: 'ncps_served_bytes_total',
+      help: 'Bytes of narinfo and NAR bodies sent, by kind (NARs streamed to other instances included)',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of Object.values(SERVED_KINDS)) this.servedBytes.inc({ kind }, 0);
+  }
+
+  onModuleInit(): void {
+    // Without --prometheus-enabled nobody reads them: requests then pay for no hook at all.
+    if (!this.config.prometheusEnabled) return;
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    if (!fastify) return;
+    fastify.addHook('onRequest', (request, reply, done) => {
+      this.timeRequest(request, reply);
+      done();
+    });
+    fastify.addHook('onSend', (_request, reply, payload, done) => done(null, this.countBody(reply, payload)));
+  }
+
+  private timeRequest(request: FastifyRequest, reply: FastifyReply): void {
+    const started = process.hrtime.bigint();
+    // 'close' comes for every response, finished or not; 'finish' never comes for an aborted one.
+    reply.raw.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const status = reply.raw.writableFinished ? String(reply.raw.statusCode) : 'aborted';
+      this.duration.observe({ method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status }, seconds);
+    });
+  }
+
+  private countBody(reply: FastifyReply, payload: unknown): unknown {
+    const type = String(reply.getHeader('content-type') ?? '').split(';')[0].trim();
+    const kind = SERVED_KINDS[type];
+    if (!kind || payload === null || payload === undefined) return payload;
+    if (payload instanceof Readable) return meteredStream(payload, (bytes) => this.servedBytes.inc({ kind }, bytes));
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) this.servedBytes.inc({ kind }, Buffer.byteLength(payload));
+    return payload;
+  }
+}

@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Registry } from 'prom-client';
+import type { LruRunRecorder, LruSummary } from 'src/lru';
+
+/** `result` of ncps_lru_runs_total. */
+type LruRunOutcome = 'completed' | 'interrupted' | 'skipped' | 'failed';
+
+const OUTCOMES: readonly LruRunOutcome[] = ['completed', 'interrupted', 'skipped', 'failed'];
+
+/**
+ * LRU runs and what they evicted. LruService calls it through the LRU_METRICS token:
+ * `runFinished(summary)` after a pass (completed, or interrupted when the lock was lost or ncps stops),
+ * `runSkipped()` when another instance held the LRU lock, `runFailed()` when the pass threw.
+ */
+@Injectable()
+export class LruMetrics implements LruRunRecorder {
+  private readonly runs: Counter<'result'>;
+  private readonly evictedBytes: Counter<never>;
+  private readonly evictedEntries: Counter<'kind'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.runs = new Counter({
+      name: 'ncps_lru_runs_total',
+      help: 'LRU runs by result: completed, interrupted (lock lost or shutdown), skipped (another instance ran it), failed',
+      labelNames: ['result'],
+      registers,
+    });
+    this.evictedBytes = new Counter({
+      name: 'ncps_lru_evicted_bytes_total',
+      help: 'Bytes of NAR files deleted by the LRU',
+      registers,
+    });
+    this.evictedEntries = new Counter({
+      name: 'ncps_lru_evicted_entries_total',
+      help: 'Entries deleted by the LRU, by kind (narinfo, nar)',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const result of OUTCOMES) this.runs.inc({ result }, 0);
+    this.evictedBytes.inc(0);
+    this.evictedEntries.inc({ kind: 'narinfo' }, 0);
+    this.evictedEntries.inc({ kind: 'nar' }, 0);
+  }
+
+  runFinished(summary: LruSummary): void {
+    this.runs.inc({ result: summary.interrupted ? 'interrupted' : 'completed' });
+    this.evictedBytes.inc(summary.evictedBytes);
+    this.evictedEntries.inc({ kind: 'narinfo' }, summary.evictedEntries);
+    this.evictedEntries.inc({ kind: 'nar' }, summary.evictedNarFiles);
+  }
+
+  runSkipped(): void {
+    this.runs.inc({ result: 'skipped' });
+  }
+
+  runFailed(): void {
+    this.runs.inc({ result: 'failed' });
+  }
+}
