@@ -2,6 +2,8 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyInstance } from 'fastify';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { AppModule } from 'src/app.module';
@@ -33,12 +35,26 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
 
 /**
  * Graceful close: stop accepting, let responses in flight finish, close keep-alive connections as
- * soon as they fall idle, and cut whatever still runs once `timeoutMs` has passed.
+ * soon as they have no request in flight, and cut whatever still runs once `timeoutMs` has passed.
+ * Sockets are tracked here because Node's closeIdleConnections() leaves alone a connection that was
+ * opened but never sent a request (clients and load balancers pre-open them).
  */
 function drainOnClose(fastify: FastifyInstance, timeoutMs: number): void {
+  const inFlight = new Map<Socket, number>();
+  const server = fastify.server;
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    res.once('close', () => inFlight.set(socket, Math.max(0, (inFlight.get(socket) ?? 1) - 1)));
+  });
   fastify.addHook('preClose', (done: () => void) => {
-    const server = fastify.server;
-    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+    const sweep = () => inFlight.forEach((requests, socket) => requests === 0 && socket.destroy());
+    sweep();
+    const idleSweep = setInterval(sweep, 100);
     const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
     server.once('close', () => {
       clearInterval(idleSweep);

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { NIX32_ALPHABET, nix32Encode, serializeNarInfo } from 'src/nix';
+import { LruService } from 'src/lru';
 import { STORED_SAMPLE_TTL_MS } from 'src/metrics/stored.metrics';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
@@ -71,6 +72,7 @@ describe('/metrics', () => {
   describe('with --prometheus-enabled', () => {
     const a = fakePath('a', 40_000);
     const b = fakePath('b', 60_000);
+    const c = fakePath('c', 90_000);
     const aNar = gate();
     const bNarinfo = gate();
     const bNar = gate();
@@ -85,8 +87,11 @@ describe('/metrics', () => {
       upstream.route(`/${b.hash}.narinfo`, { body: b.narinfo, waitFor: bNarinfo.wait });
       // Slow enough that a client can hang up while it streams.
       upstream.route(b.narPath, { body: b.nar, waitFor: bNar.wait, throttle: { chunkSize: 6_000, intervalMs: 30 } });
+      upstream.serve(`/${c.hash}.narinfo`, c.narinfo);
+      upstream.serve(c.narPath, c.nar);
       upstreamHost = new URL(upstream.url).host;
-      server = await startApp({ 'prometheus-enabled': true, 'cache-upstream-url': [upstream.url] });
+      // A limit below the size of c, for the LRU test; without a schedule the LRU only runs when a test runs it.
+      server = await startApp({ 'prometheus-enabled': true, 'cache-upstream-url': [upstream.url], 'cache-max-size': '80K' });
     });
     afterAll(async () => {
       await server?.close();
@@ -238,6 +243,33 @@ describe('/metrics', () => {
       expect(delta(after, 'ncps_http_request_duration_seconds_count', { method: 'GET', route: '/nar/:name', status: '200' })).toBe(7);
       expect(after.series('ncps_http_request_duration_seconds_count').every((s) => !s.labels.route.includes(a.hash))).toBe(true);
     }, 45_000);
+
+    it('counts LRU runs and what they evicted', async () => {
+      expect((await get(`/${c.hash}.narinfo`)).status).toBe(200);
+      expect(Buffer.from(await (await get(c.narPath)).arrayBuffer()).equals(c.nar)).toBe(true);
+      const before = await scrape();
+      const summary = await server.app.get(LruService).runOnce();
+      if (!summary.ran) throw new Error('the LRU did not run: its lock was held');
+      expect(summary).toMatchObject({ interrupted: false, evictedBytes: expect.any(Number) });
+      expect(summary.evictedBytes).toBeGreaterThan(0);
+      const after = await scrape();
+      const delta = (name: string, labels: Record<string, string> = {}) => (after.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0);
+      expect({
+        completed: delta('ncps_lru_runs_total', { result: 'completed' }),
+        skipped: delta('ncps_lru_runs_total', { result: 'skipped' }),
+        evictedBytes: delta('ncps_lru_evicted_bytes_total'),
+        evictedNarinfos: delta('ncps_lru_evicted_entries_total', { kind: 'narinfo' }),
+        evictedNars: delta('ncps_lru_evicted_entries_total', { kind: 'nar' }),
+        lruLocks: delta('ncps_lock_acquisitions_total', { type: 'lru', result: 'success' }),
+      }).toEqual({
+        completed: 1,
+        skipped: 0,
+        evictedBytes: summary.evictedBytes,
+        evictedNarinfos: summary.evictedEntries,
+        evictedNars: summary.evictedNarFiles,
+        lruLocks: 1,
+      });
+    });
 
     it('labels requests matching no route as unmatched', async () => {
       expect((await get('/no/such/route')).status).toBe(404);

@@ -52,8 +52,8 @@ describe('docker/Dockerfile', () => {
     const argv = [...all('ENTRYPOINT'), ...all('CMD')].flatMap((args) => JSON.parse(args) as string[]);
     expect(argv).toEqual(['node', '/opt/ncps/dist/src/main.js', 'serve']);
     expect(flagsIn(argv).filter((f) => !FLAGS.has(f))).toEqual([]);
-    const envs = all('ENV').map((args) => args.split('=')[0]);
-    expect(envs).toEqual(['CACHE_DATA_DIR']);
+    const envs = all('ENV').flatMap((args) => args.split(/\s+/).map((pair) => pair.split('=')[0]));
+    expect(envs).toEqual(['CACHE_DATA_DIR', 'CACHE_TEMP_PATH']);
     expect(envs.filter((e) => !ENVS.has(e))).toEqual([]);
   });
 
@@ -61,7 +61,7 @@ describe('docker/Dockerfile', () => {
     expect(all('FROM')).toEqual([expect.stringMatching(/^node:\$\{NODE_VERSION\}-bookworm AS build$/), 'node:${NODE_VERSION}-bookworm-slim']);
     expect(all('USER')).toEqual(['node']);
     expect(all('VOLUME')).toEqual(['/var/lib/ncps']);
-    expect(all('ENV')).toContain('CACHE_DATA_DIR=/var/lib/ncps');
+    expect(all('ENV')).toEqual(['CACHE_DATA_DIR=/var/lib/ncps CACHE_TEMP_PATH=/var/lib/ncps/tmp']);
     expect(all('HEALTHCHECK')).toEqual([expect.stringContaining('CMD ["node", "/opt/ncps/healthcheck.js"]')]);
     expect(all('EXPOSE')).toEqual([OPTIONS.find((o) => o.flag === 'server-addr')!.default!.replace(':', '')]);
   });

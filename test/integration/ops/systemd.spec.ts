@@ -57,7 +57,8 @@ describe('config/systemd/ncps.service', () => {
     expect(unit.get('Restart')).toEqual(['on-failure']);
     expect(unit.get('DynamicUser')).toEqual(['yes']);
     expect(unit.get('StateDirectory')).toEqual(['ncps']);
-    expect(unit.get('Environment')).toContain('CACHE_DATA_DIR=/var/lib/ncps');
+    expect(unit.get('Environment')).toEqual(['CACHE_DATA_DIR=/var/lib/ncps', 'CACHE_TEMP_PATH=/var/cache/ncps']);
+    expect(unit.get('CacheDirectory')).toEqual(['ncps']);
     for (const [name, value] of [
       ['ProtectSystem', 'strict'],
       ['NoNewPrivileges', 'yes'],
