@@ -1,7 +1,8 @@
 import { Controller, Delete, Get, Head, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { CacheService } from './cache.service';
+import { NarInfoService } from './narinfo.service';
+import { NarService } from './nar.service';
 import { parseNarInfoName } from './nar-name';
 import { parseRange } from './http-range';
 import { GetTokenGuard } from './get-token.guard';
@@ -18,17 +19,20 @@ const NAR_TYPE = 'application/x-nix-nar';
 @Controller()
 @UseGuards(GetTokenGuard, VerbGuard)
 export class CacheController {
-  constructor(private readonly cache: CacheService) {}
+  constructor(
+    private readonly narInfos: NarInfoService,
+    private readonly nars: NarService,
+  ) {}
 
   @Get([':name', 'upload/:name'])
   async getNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const text = await this.cache.getNarInfo(parseNarInfoName(name));
+    const text = await this.narInfos.getNarInfo(parseNarInfoName(name));
     await reply.header('content-type', NARINFO_TYPE).send(text);
   }
 
   @Head([':name', 'upload/:name'])
   async headNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const text = await this.cache.getNarInfo(parseNarInfoName(name));
+    const text = await this.narInfos.getNarInfo(parseNarInfoName(name));
     await reply.header('content-type', NARINFO_TYPE).header('content-length', Buffer.byteLength(text)).send();
   }
 
@@ -37,20 +41,20 @@ export class CacheController {
   @HttpCode(204)
   async putNarInfo(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
     const declared = req.headers['content-length'];
-    await this.cache.putNarInfo(parseNarInfoName(name), req.body as Readable, declared ? Number(declared) : undefined);
+    await this.narInfos.putNarInfo(parseNarInfoName(name), req.body as Readable, declared ? Number(declared) : undefined);
   }
 
   @Delete([':name', 'upload/:name'])
   @AllowVerb('delete')
   @HttpCode(204)
   async deleteNarInfo(@Param('name') name: string): Promise<void> {
-    await this.cache.deleteNarInfo(parseNarInfoName(name));
+    await this.narInfos.deleteNarInfo(parseNarInfoName(name));
   }
 
   @Get(['nar/:name', 'upload/nar/:name'])
   async getNar(@Param('name') name: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     let unsatisfiable = false;
-    const body = await this.cache.getNar(name, (size) => {
+    const body = await this.nars.getNar(name, (size) => {
       const r = parseRange(req.headers.range, size);
       unsatisfiable = r.kind === 'unsatisfiable';
       return r.kind === 'range' ? r.range : undefined;
@@ -83,7 +87,7 @@ export class CacheController {
 
   @Head(['nar/:name', 'upload/nar/:name'])
   async headNar(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const size = await this.cache.headNar(name);
+    const size = await this.nars.headNar(name);
     reply.header('content-type', NAR_TYPE);
     if (size !== undefined) reply.header('accept-ranges', 'bytes').header('content-length', size);
     await reply.send();
@@ -93,13 +97,13 @@ export class CacheController {
   @AllowVerb('put')
   @HttpCode(204)
   async putNar(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
-    await this.cache.putNar(name, req.body as Readable);
+    await this.nars.putNar(name, req.body as Readable);
   }
 
   @Delete(['nar/:name', 'upload/nar/:name'])
   @AllowVerb('delete')
   @HttpCode(204)
   async deleteNar(@Param('name') name: string): Promise<void> {
-    await this.cache.deleteNar(name);
+    await this.nars.deleteNar(name);
   }
 }

@@ -11,14 +11,15 @@ import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
 import { CacheController } from './cache.controller';
-import { CacheService } from './cache.service';
+import { NarInfoService } from './narinfo.service';
+import { NarService } from './nar.service';
 import { InfoController } from './info.controller';
 
 @Module({
   imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule],
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
   controllers: [InfoController, PeerController, CacheController],
-  providers: [CacheService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService],
-  exports: [CacheService, DownloadRegistry],
+  providers: [NarInfoService, NarService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService],
+  exports: [NarInfoService, NarService, DownloadRegistry],
 })
 export class CacheModule {}

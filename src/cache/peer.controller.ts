@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Res, UseGuards } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
-import { CacheService } from './cache.service';
+import { NarService } from './nar.service';
 import { GetTokenGuard } from './get-token.guard';
 
 /**
@@ -10,11 +10,11 @@ import { GetTokenGuard } from './get-token.guard';
 @Controller('_ncps/downloads/nar')
 @UseGuards(GetTokenGuard)
 export class PeerController {
-  constructor(private readonly cache: CacheService) {}
+  constructor(private readonly nars: NarService) {}
 
   @Get(':name')
   async stream(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const body = await this.cache.localNar(name);
+    const body = await this.nars.localNar(name);
     reply.header('content-type', 'application/x-nix-nar');
     if (body.size !== undefined) reply.header('content-length', body.size);
     await reply.send(body.stream);

@@ -11,7 +11,7 @@ const log = (line: string) => void process.stdout.write(`${line}\n`);
  * `ncps migrate-database --from URL --to URL` and `ncps migrate-storage --from local:DIR --to s3`.
  */
 export function registerMigrateData(program: Command, env: NodeJS.ProcessEnv): void {
-  const database = program
+  program
     .command('migrate-database')
     .description('Copy all metadata (narinfos, NAR files, config incl. the signing key) between databases; resumable')
     .requiredOption('--from <URL>', 'source database URL (sqlite:PATH, postgresql://..., mysql://...)')

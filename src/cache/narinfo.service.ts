@@ -1,0 +1,88 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
+import { NarInfoRepository } from 'src/database';
+import { NarInfo, NixFormatError, parseNarInfo, serializeNarInfo, storePathHash } from 'src/nix';
+import { LockPort } from 'src/locking';
+import { CacheMetrics } from 'src/metrics';
+import { narReadLockKey } from 'src/lru';
+import { SigningKeyService } from 'src/signing';
+import { AccessTracker } from './access-tracker.service';
+import { NarInfoFetcher } from './narinfo-fetcher.service';
+import { parseNarName } from './nar-name';
+import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
+
+/** Largest narinfo body we accept on PUT; real ones are a few KB even with many references. */
+export const MAX_NARINFO_BYTES = 1024 * 1024;
+
+/** Decides how narinfo requests are answered: from the database, from upstream, or not at all. */
+@Injectable()
+export class NarInfoService {
+  constructor(
+    @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
+    private readonly narInfos: NarInfoRepository,
+    private readonly signing: SigningKeyService,
+    private readonly access: AccessTracker,
+    private readonly fetcher: NarInfoFetcher,
+    private readonly locks: LockPort,
+    private readonly metrics: CacheMetrics,
+  ) {}
+
+  /** The narinfo text to serve, signed by us when configured. */
+  async getNarInfo(hash: string): Promise<string> {
+    const stored = await this.narInfos.findByHash(hash);
+    this.metrics.lookup('narinfo', stored ? 'hit' : 'miss');
+    const row = stored ?? (await this.fetcher.fetch(hash));
+    if (!row) throw new NotFoundError('narinfo not found');
+    this.access.narInfoServed(hash);
+    const info = narInfoFromRow(row);
+    return serializeNarInfo(this.config.cache.signNarinfo ? this.signing.sign(info) : info);
+  }
+
+  /** `declaredLength` is the request's Content-Length, checked before any byte is read. */
+  async putNarInfo(hash: string, body: Readable, declaredLength?: number): Promise<void> {
+    if (declaredLength !== undefined && declaredLength > MAX_NARINFO_BYTES) {
+      throw new PayloadTooLargeError(`narinfo larger than ${MAX_NARINFO_BYTES} bytes`);
+    }
+    const text = await readLimited(body, MAX_NARINFO_BYTES);
+    let info: NarInfo;
+    try {
+      info = parseNarInfo(text);
+    } catch (e) {
+      if (e instanceof NixFormatError) throw new BadRequestError(`invalid narinfo: ${e.message}`);
+      throw e;
+    }
+    if (storePathHash(info.storePath) !== hash) throw new BadRequestError('StorePath does not match the narinfo name');
+    const [path, query] = info.url.split('?', 2);
+    if (query !== undefined || !path.startsWith('nar/')) throw new BadRequestError('URL must be nar/<hash>.nar[.ext]');
+    const nar = parseNarName(path.slice('nar/'.length));
+    if (nar.compression !== info.compression) throw new BadRequestError('URL extension does not match Compression');
+    const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
+    // Under the NAR's shared lock: the LRU, holding it exclusively, re-checks that no narinfo points
+    // at a NAR before deleting it, so a narinfo stored now cannot end up pointing at nothing.
+    await this.locks.withReadLock(narReadLockKey(nar.key), this.config.lock.downloadTtlMs, () =>
+      this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() })),
+    );
+  }
+
+  async deleteNarInfo(hash: string): Promise<void> {
+    if (!(await this.narInfos.deleteByHash(hash))) throw new NotFoundError('narinfo not found');
+  }
+}
+
+async function readLimited(body: Readable, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new PayloadTooLargeError(`narinfo larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
