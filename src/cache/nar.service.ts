@@ -5,13 +5,13 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { BadRequestError, NotFoundError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
-import { nix32Encode } from 'src/nix';
+import { nix32Encode, parseHash } from 'src/nix';
 import { LockPort } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
 import { openUnderReadLock } from 'src/lru';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
 import { AccessTracker } from './access-tracker.service';
-import { spoolToTempFile } from './download/spool';
+import { Download, IntegrityError } from './download/download';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { tailDownload } from './download/tail-reader';
@@ -128,26 +128,28 @@ export class NarService {
 
   /**
    * Stores an uploaded NAR. Its name carries the hash of its bytes (Nix names uploads by FileHash),
-   * so the body is spooled and checked before it becomes visible.
+   * so the body goes through a Download like an upstream fetch: spooled, checked, then made visible.
    */
   async putNar(name: string, body: Readable): Promise<void> {
     const nar = parseNarName(name);
-    const spooled = await spoolToTempFile(body, this.config.cache.tempPath);
+    const digest = parseHash(`sha256:${nar.hash}`).digest;
+    const upload = new Download(nar.key, this.config.cache.tempPath, { sha256: digest });
     try {
-      const actual = nar.hash.length === 64 ? spooled.sha256.toString('hex') : nix32Encode(spooled.sha256);
-      if (actual !== nar.hash) throw new BadRequestError('NAR body does not match the hash in its name');
-      await this.storage.put(nar.key, createReadStream(spooled.path));
-      const now = Date.now();
-      await this.narFiles.insertIfAbsent({
-        key: nar.key,
-        compression: nar.compression,
-        fileSize: spooled.size,
-        fileHash: `sha256:${nix32Encode(spooled.sha256)}`,
-        createdAt: now,
-        lastAccessedAt: now,
+      await upload.run(body, async (path, size) => {
+        await this.storage.put(nar.key, createReadStream(path));
+        const now = Date.now();
+        await this.narFiles.insertIfAbsent({
+          key: nar.key,
+          compression: nar.compression,
+          fileSize: size,
+          fileHash: `sha256:${nix32Encode(digest)}`,
+          createdAt: now,
+          lastAccessedAt: now,
+        });
       });
-    } finally {
-      await spooled.remove();
+    } catch (e) {
+      if (e instanceof IntegrityError) throw new BadRequestError('NAR body does not match the hash in its name');
+      throw e;
     }
   }
 

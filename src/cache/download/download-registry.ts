@@ -10,8 +10,6 @@ import { Download } from './download';
 @Injectable()
 export class DownloadRegistry implements BeforeApplicationShutdown {
   private readonly running = new Map<string, Download>();
-  started = 0;
-  joined = 0;
 
   constructor(@Inject(NCPS_CONFIG) private readonly config: NcpsConfig) {}
 
@@ -30,13 +28,9 @@ export class DownloadRegistry implements BeforeApplicationShutdown {
   /** Registers a new download; `run` starts it. Returns the existing one if there is one. */
   getOrStart(key: string, create: () => Download, run: (d: Download) => Promise<void>): { download: Download; joined: boolean } {
     const existing = this.running.get(key);
-    if (existing) {
-      this.joined += 1;
-      return { download: existing, joined: true };
-    }
+    if (existing) return { download: existing, joined: true };
     const download = create();
     this.running.set(key, download);
-    this.started += 1;
     run(download)
       .catch(() => undefined) // the download records its error; readers and callers see it there
       .finally(() => {
