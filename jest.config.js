@@ -15,6 +15,8 @@ const common = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: { '^src/(.*)$': '<rootDir>/src/$1', '^test/(.*)$': '<rootDir>/test/$1' },
   testEnvironment: 'node',
+  // The build output holds a copy of package.json; jest must not see two "ncps" modules.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 module.exports = {
   projects: [

@@ -51,7 +51,7 @@ describe.each(['redis', 'postgres'] as const)('faults in a cluster with %s locks
         const paths = [`/${nar.hash}.narinfo`, nar.ourPath, '/nix-cache-info', '/pubkey'];
         for (const path of paths) {
           requests += 1;
-          const r = await fetchHashed(`${lb.url}${path}`).catch((e: Error) => ({ status: 0, error: e.message }));
+          const r = await fetchHashed(`${lb.url}${path}`).catch((e: Error) => ({ status: 0, error: `${e.message}: ${String(e.cause)}` }));
           if (r.status !== 200) failures.push(`${path}: ${JSON.stringify(r)}`);
           else if (path === nar.ourPath && 'sha256' in r && r.sha256 !== nar.sha256) failures.push(`${path}: wrong bytes`);
         }

@@ -188,7 +188,12 @@ describe('logs of ncps serve', () => {
 
     // Redis down, then back with another password: lock failures, the circuit breaker, refused AUTH.
     await redis.stop();
-    await fetch(`${ncps.url}/${'2'.repeat(32)}.narinfo`, { headers: auth });
+    // Each miss makes 1 + retry-max-attempts tries; the breaker opens after 5 consecutive failures.
+    let misses = 0;
+    await until('the circuit breaker opens', async () => {
+      await fetch(`${ncps.url}/${String(misses++ % 10).repeat(32)}.narinfo`, { headers: auth });
+      return lines().some((l) => l.msg === 'circuit breaker open: Redis is unavailable');
+    });
     expect((await fetch(`${ncps.url}/health`)).status).toBe(503);
     await redis.start();
     await until('/health recovers', async () => (await fetch(`${ncps.url}/health`)).status === 200);
