@@ -7,15 +7,25 @@ import { redisOptions } from './redis.connection';
 import { readerScripts, RedisLockScripts, writerScripts } from './redis.scripts';
 import { ReleaseSignals } from './release.signals';
 
+/**
+ * The longest a Redis key of a held lock lives without being renewed. The lock's TTL may be far longer
+ * (5m for downloads, 30m for the LRU): the key is renewed every third of its life while the holder
+ * runs, so a holder that crashes or is cut off blocks the others for at most this long, not the TTL.
+ */
+export const REDIS_LEASE_MAX_MS = 15_000;
+
 export interface RedisDriverOptions {
   /** A command that takes longer counts as a backend failure (a hung server must trip the breaker). */
   commandTimeoutMs?: number;
+  /** Overrides REDIS_LEASE_MAX_MS. */
+  leaseMaxMs?: number;
 }
 
 /**
  * Redis locks: Redlock over one ioredis client per address (a quorum when there are several), with
- * the read/write lock of redis.scripts.ts. A held lock is extended every ttl/3 while its holder runs;
- * releases are published so waiters of every instance wake at once.
+ * the read/write lock of redis.scripts.ts. A held lock's keys live min(ttl, REDIS_LEASE_MAX_MS) and are
+ * extended every third of that while its holder runs; releases are published so waiters of every
+ * instance wake at once.
  *
  * `--cache-redis-pool-size` has nothing to size here: ioredis pipelines every command over one
  * connection, so the driver opens two connections per address (commands, and pub/sub).
@@ -31,11 +41,13 @@ export class RedisLockDriver implements LockDriver {
   private readonly readers: Redlock;
   private readonly signals = new ReleaseSignals();
   private readonly errors = new Map<Redis, string>();
+  private readonly leaseMaxMs: number;
 
   constructor(private readonly config: LockConfig, options: RedisDriverOptions = {}) {
     const { addrs } = config.redis;
     if (addrs.length === 0) throw new Error('the redis lock backend needs --cache-redis-addrs');
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
+    this.leaseMaxMs = options.leaseMaxMs ?? REDIS_LEASE_MAX_MS;
     const channel = `${config.keyPrefix}released`;
 
     this.clients = addrs.map((addr) => this.track(new Redis(redisOptions(addr, config.redis, 'commands', commandTimeoutMs))));
@@ -60,7 +72,7 @@ export class RedisLockDriver implements LockDriver {
     const redlock = shared ? this.readers : waiting ? this.waitingWriters : this.tryingWriters;
     const lockKey = this.config.keyPrefix + key;
     const resources = [lockKey, `${lockKey}:readers`, `${lockKey}:writer-waiting`];
-    const duration = Math.max(1, Math.ceil(ttlMs));
+    const duration = Math.max(1, Math.ceil(Math.min(ttlMs, this.leaseMaxMs)));
     return {
       attempt: async () => {
         try {

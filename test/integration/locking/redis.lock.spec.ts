@@ -70,6 +70,32 @@ describe('redis provider', () => {
     await expect(sut.check()).resolves.toBeUndefined();
   });
 
+  it('leases a long-TTL lock in short renewed pieces, so a vanished holder blocks others for one lease, not the TTL', async () => {
+    const leaseMaxMs = 1200;
+    const ttlMs = 60_000;
+    const leasing = await createLockPort(lockTestConfig('redis', { keyPrefix }), new Registry(), { redis: { leaseMaxMs } });
+    const key = 'download:nar:leased';
+    let holding!: () => void;
+    const held = new Promise<void>((entered) => (holding = entered));
+    void leasing.withLock(key, ttlMs, () => {
+      holding();
+      return new Promise(() => undefined);
+    });
+    await held;
+    const pttl = await redis.pttl(`${keyPrefix}${key}`);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(leaseMaxMs);
+    // Alive, the holder renews its lease past several lease lengths.
+    await sleep(3 * leaseMaxMs);
+    await expect(sut.tryWithLock(key, ttlMs, async () => undefined)).resolves.toEqual({ acquired: false });
+
+    await leasing.close(); // gone without releasing: the lease runs out, long before the 60 s TTL
+    const vanished = Date.now();
+    const freedAfter = (await sut.withLock(key, ttlMs, async () => Date.now())) - vanished;
+    expect(freedAfter).toBeGreaterThanOrEqual(leaseMaxMs / 2);
+    expect(freedAfter).toBeLessThan(leaseMaxMs + 1000);
+  });
+
   it('tracks each reader on its own, and forgets readers whose instance died', async () => {
     const readers = `${keyPrefix}cache:nar:h:readers`;
     await sut.withReadLock('cache:nar:h', 5000, async () => {
