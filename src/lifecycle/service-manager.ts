@@ -15,15 +15,18 @@ const logger = new Logger('Server');
  */
 export async function notifyReady(env: NodeJS.ProcessEnv, status: string): Promise<void> {
   if (!env.NOTIFY_SOCKET) return;
+  let timer: NodeJS.Timeout | undefined;
   const problem = await new Promise<string | undefined>((resolve) => {
-    const child = spawn('systemd-notify', ['--ready', `--status=${status}`], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: NOTIFY_TIMEOUT_MS });
+    const child = spawn('systemd-notify', ['--ready', `--status=${status}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Our own timer, not spawn's `timeout`: Node leaves that one running when the spawn itself fails.
+    timer = setTimeout(() => child.kill('SIGKILL'), NOTIFY_TIMEOUT_MS);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', (e: NodeJS.ErrnoException) =>
       resolve(e.code === 'ENOENT' ? 'NOTIFY_SOCKET is set but systemd-notify is not installed' : e.message),
     );
     child.once('close', (code, signal) => resolve(code === 0 ? undefined : stderr.trim() || `systemd-notify ended with ${signal ?? code}`));
-  });
+  }).finally(() => clearTimeout(timer));
   if (problem) logger.warn({ error: problem }, 'could not notify systemd that ncps is ready');
   else logger.log({ status }, 'notified systemd: ready');
 }
