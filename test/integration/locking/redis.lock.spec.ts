@@ -96,6 +96,22 @@ describe('redis provider', () => {
     expect(freedAfter).toBeLessThan(leaseMaxMs + 1000);
   });
 
+  it('renews a reader\'s lease too: a NAR served for longer than a lease keeps the LRU out', async () => {
+    const leaseMaxMs = 600;
+    const reading = await createLockPort(lockTestConfig('redis', { keyPrefix }), new Registry(), { redis: { leaseMaxMs } });
+    const key = 'cache:nar:long-read';
+    let writerGotIn = 0;
+    await reading.withReadLock(key, 60_000, async () => {
+      for (let elapsed = 0; elapsed < 4 * leaseMaxMs; elapsed += 200) {
+        if ((await sut.tryWithLock(key, 60_000, async () => undefined)).acquired) writerGotIn += 1;
+        await sleep(200);
+      }
+    });
+    await reading.close();
+    expect(writerGotIn).toBe(0);
+    await expect(sut.tryWithLock(key, 60_000, async () => 'after')).resolves.toEqual({ acquired: true, value: 'after' });
+  });
+
   it('tracks each reader on its own, and forgets readers whose instance died', async () => {
     const readers = `${keyPrefix}cache:nar:h:readers`;
     await sut.withReadLock('cache:nar:h', 5000, async () => {
