@@ -85,10 +85,10 @@ export function formatPublicKey(key: PublicKey): string {
   return `${key.name}:${key.key.toString('base64')}`;
 }
 
-/** `<name>:<base64 signature>`; Ed25519 is deterministic, so this equals what Nix writes for the same key. */
 /** Building a KeyObject costs about as much as signing itself: keep one per key (a served narinfo is signed per hit). */
 const signingKeys = new WeakMap<SecretKey, KeyObject>();
 
+/** `<name>:<base64 signature>`; Ed25519 is deterministic, so this equals what Nix writes for the same key. */
 export function signFingerprint(secret: SecretKey, fingerprint: string): string {
   let key = signingKeys.get(secret);
   if (!key) signingKeys.set(secret, (key = privateKeyObject(secret.seed)));

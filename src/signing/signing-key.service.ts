@@ -9,12 +9,20 @@ import {
   formatPublicKey,
   formatSecretKey,
   generateKeyPair,
+  narInfoFingerprint,
   parseSecretKey,
-  signNarInfo,
+  signFingerprint,
   toPublicKey,
 } from 'src/nix';
 
 const SECRET_KEY_ENTRY = 'secret_key';
+
+/**
+ * Signatures kept, by fingerprint. A narinfo is signed on every hit (so the key in use is always the
+ * one that signs), and Ed25519 signing is the largest single cost of a hit; a fingerprint names the
+ * signed content exactly, so a remembered signature is never wrong. ~10 000 × a few hundred bytes.
+ */
+const REMEMBERED_SIGNATURES = 10_000;
 
 /**
  * This cache's signing key: from --cache-secret-key-path, else the one kept in the database, else a
@@ -25,6 +33,7 @@ const SECRET_KEY_ENTRY = 'secret_key';
 export class SigningKeyService implements OnModuleInit {
   private readonly logger = new Logger(SigningKeyService.name);
   private key: SecretKey;
+  private readonly signatures = new Map<string, string>();
 
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
@@ -47,8 +56,17 @@ export class SigningKeyService implements OnModuleInit {
   /** The narinfo with our signature added (once) beside the signatures of others. */
   sign(info: NarInfo): NarInfo {
     const others = info.sigs.filter((sig) => !sig.startsWith(`${this.key.name}:`));
-    const ours = signNarInfo(info, this.key).sigs;
-    return { ...info, sigs: [...others, ...ours] };
+    return { ...info, sigs: [...others, this.signatureOf(narInfoFingerprint(info))] };
+  }
+
+  /** Least recently used first: a Map iterates in insertion order, and a hit is re-inserted. */
+  private signatureOf(fingerprint: string): string {
+    let signature = this.signatures.get(fingerprint);
+    if (signature !== undefined) this.signatures.delete(fingerprint);
+    else signature = signFingerprint(this.key, fingerprint);
+    this.signatures.set(fingerprint, signature);
+    if (this.signatures.size > REMEMBERED_SIGNATURES) this.signatures.delete(this.signatures.keys().next().value as string);
+    return signature;
   }
 
   private async loadKey(): Promise<SecretKey> {
