@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
@@ -18,9 +19,10 @@ import {
 const SECRET_KEY_ENTRY = 'secret_key';
 
 /**
- * Signatures kept, by fingerprint. A narinfo is signed on every hit (so the key in use is always the
- * one that signs), and Ed25519 signing is the largest single cost of a hit; a fingerprint names the
- * signed content exactly, so a remembered signature is never wrong. ~10 000 × a few hundred bytes.
+ * Signatures kept, by the sha256 of their fingerprint. A narinfo is signed on every hit (so the key in
+ * use is always the one that signs), and Ed25519 signing is the largest single cost of a hit; a
+ * fingerprint names the signed content exactly, so a remembered signature is never wrong. Keyed by
+ * digest, not by the fingerprint itself (which lists every reference): about 1.5 MB in all.
  */
 const REMEMBERED_SIGNATURES = 10_000;
 
@@ -61,10 +63,11 @@ export class SigningKeyService implements OnModuleInit {
 
   /** Least recently used first: a Map iterates in insertion order, and a hit is re-inserted. */
   private signatureOf(fingerprint: string): string {
-    let signature = this.signatures.get(fingerprint);
-    if (signature !== undefined) this.signatures.delete(fingerprint);
+    const digest = createHash('sha256').update(fingerprint).digest('base64');
+    let signature = this.signatures.get(digest);
+    if (signature !== undefined) this.signatures.delete(digest);
     else signature = signFingerprint(this.key, fingerprint);
-    this.signatures.set(fingerprint, signature);
+    this.signatures.set(digest, signature);
     if (this.signatures.size > REMEMBERED_SIGNATURES) this.signatures.delete(this.signatures.keys().next().value as string);
     return signature;
   }
