@@ -21,7 +21,7 @@ describe('SigningKeyService.sign', () => {
   const ours = (signed: NarInfo) => signed.sigs.filter((sig) => sig.startsWith(`${sut.keyName}:`));
 
   it('adds exactly one signature of ours beside the others, replacing a stale one of ours', () => {
-    const upstreamSigs = info.sigs.filter((sig) => !sig.startsWith('unit-1:'));
+    const upstreamSigs = info.sigs.filter((sig) => !sig.startsWith(`${sut.keyName}:`));
     const signed = sut.sign({ ...info, sigs: [...upstreamSigs, `${sut.keyName}:c3RhbGU=`] });
     expect(signed.sigs.slice(0, upstreamSigs.length)).toEqual(upstreamSigs);
     expect(ours(signed)).toHaveLength(1);
