@@ -74,6 +74,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     ['cache-redis-pool-size', 1],
     ['cache-lock-retry-max-attempts', 0],
     ['cache-redis-db', 0],
+    ['cache-max-nar-size', 1],
   ] as const) {
     if (num(flag) < min) throw new ConfigError(`--${flag} must be at least ${min}`);
   }
@@ -96,6 +97,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
       allowDelete: bool('cache-allow-delete-verb'),
       getToken: str('cache-get-token') || undefined,
       maxSizeBytes: maxSize,
+      maxNarSizeBytes: num('cache-max-nar-size'),
       lru: schedule ? { schedule, timezone: str('cache-lru-schedule-timezone') ?? 'Local' } : undefined,
     },
     storage,

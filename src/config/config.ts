@@ -61,6 +61,8 @@ export interface NcpsConfig {
     allowDelete: boolean;
     getToken?: string;
     maxSizeBytes?: number;
+    /** Largest NAR file accepted (uploads, and downloads of unknown size). */
+    maxNarSizeBytes: number;
     lru?: { schedule: string; timezone: string };
   };
   storage: StorageConfig;

@@ -34,6 +34,7 @@ export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly Opt
       { flag: 'cache-allow-delete-verb', key: 'cache.allow-delete-verb', env: 'CACHE_ALLOW_DELETE_VERB', kind: 'boolean', default: 'false', help: 'Accept DELETE of narinfos and NARs.' },
       { flag: 'cache-get-token', key: 'cache.get-token', env: 'CACHE_GET_TOKEN', kind: 'string', secret: true, placeholder: 'TOKEN', help: 'When set, GET and HEAD require "Authorization: Bearer <token>".' },
       { flag: 'cache-max-size', key: 'cache.max-size', env: 'CACHE_MAX_SIZE', kind: 'size', placeholder: 'SIZE', help: 'Size limit of the stored NARs (e.g. 100G); the LRU evicts down to it.' },
+      { flag: 'cache-max-nar-size', key: 'cache.max-nar-size', env: 'CACHE_MAX_NAR_SIZE', kind: 'size', default: '16G', placeholder: 'SIZE', help: 'Largest NAR file accepted: an upload, or an upstream download whose size the narinfo does not state, is cut off past it.' },
       { flag: 'cache-lru-schedule', key: 'cache.lru.schedule', env: 'CACHE_LRU_SCHEDULE', kind: 'string', placeholder: 'CRON', help: 'Cron schedule of LRU eviction (e.g. "0 2 * * *"); requires --cache-max-size.' },
       { flag: 'cache-lru-schedule-timezone', key: 'cache.lru.timezone', env: 'CACHE_LRU_SCHEDULE_TZ', kind: 'string', default: 'Local', placeholder: 'TZ', help: 'Time zone of the LRU schedule (IANA name, or Local).' },
     ],
