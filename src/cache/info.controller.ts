@@ -2,7 +2,7 @@ import { Controller, Get, Header, Inject, UseGuards } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { SigningKeyService } from 'src/signing';
-import { GetTokenGuard } from './get-token.guard';
+import { TokenGuard } from './token.guard';
 
 /** Lower than cache.nixos.org's 40, so clients prefer this cache when both are configured. */
 export const CACHE_PRIORITY = 10;
@@ -20,7 +20,7 @@ export class InfoController {
   }
 
   @Get(['nix-cache-info', 'upload/nix-cache-info'])
-  @UseGuards(GetTokenGuard)
+  @UseGuards(TokenGuard)
   @Header('content-type', 'text/x-nix-cache-info')
   cacheInfo(): string {
     return `StoreDir: /nix/store\nWantMassQuery: 1\nPriority: ${CACHE_PRIORITY}\n`;

@@ -2,17 +2,19 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
 import { NarInfoRepository } from 'src/database';
-import { NarInfo, NixFormatError, parseNarInfo, serializeNarInfo, storePathHash } from 'src/nix';
-import { LockPort } from 'src/locking';
+import { NarInfo, NixFormatError, PublicKey, parseNarInfo, parsePublicKey, serializeNarInfo, storePathHash } from 'src/nix';
+import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
 import { narReadLockKey } from 'src/lru';
 import { SigningKeyService } from 'src/signing';
+import { StoragePort } from 'src/storage';
 import { AccessTracker } from './access-tracker.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { parseNarName } from './nar-name';
 import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
+import { assertTrustedUpload, uploadOutcome } from './narinfo-upload';
 
 /** Largest narinfo body we accept on PUT; real ones are a few KB even with many references. */
 export const MAX_NARINFO_BYTES = 1024 * 1024;
@@ -20,6 +22,9 @@ export const MAX_NARINFO_BYTES = 1024 * 1024;
 /** Decides how narinfo requests are answered: from the database, from upstream, or not at all. */
 @Injectable()
 export class NarInfoService {
+  /** Keys whose signature makes an upload acceptable under --cache-require-trusted-signature. */
+  private readonly uploadKeys: PublicKey[];
+
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
     private readonly narInfos: NarInfoRepository,
@@ -28,7 +33,10 @@ export class NarInfoService {
     private readonly fetcher: NarInfoFetcher,
     private readonly locks: LockPort,
     private readonly metrics: CacheMetrics,
-  ) {}
+    private readonly storage: StoragePort,
+  ) {
+    this.uploadKeys = config.cache.uploadTrustedKeys.map(parsePublicKey);
+  }
 
   /** The narinfo text to serve, signed by us when configured. */
   async getNarInfo(hash: string): Promise<string> {
@@ -38,7 +46,7 @@ export class NarInfoService {
     if (!row) throw new NotFoundError('narinfo not found');
     this.access.narInfoServed(hash);
     const info = narInfoFromRow(row);
-    return serializeNarInfo(this.config.cache.signNarinfo ? this.signing.sign(info) : info);
+    return serializeNarInfo(this.config.cache.signNarinfo && row.verified ? this.signing.sign(info) : info);
   }
 
   /** `declaredLength` is the request's Content-Length, checked before any byte is read. */
@@ -59,11 +67,21 @@ export class NarInfoService {
     if (query !== undefined || !path.startsWith('nar/')) throw new BadRequestError('URL must be nar/<hash>.nar[.ext]');
     const nar = parseNarName(path.slice('nar/'.length));
     if (nar.compression !== info.compression) throw new BadRequestError('URL extension does not match Compression');
+    assertTrustedUpload(info, this.config.cache.requireTrustedSignature, this.uploadKeys);
     const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
-    // Under the NAR's shared lock: the LRU, holding it exclusively, re-checks that no narinfo points
-    // at a NAR before deleting it, so a narinfo stored now cannot end up pointing at nothing.
-    await this.locks.withReadLock(narReadLockKey(nar.key), this.config.lock.downloadTtlMs, () =>
-      this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() })),
+    const ttl = this.config.lock.downloadTtlMs;
+    // Under the narinfo's download lock, so an upstream fetch of the same path cannot slip in between
+    // the check and the write; and under the NAR's shared lock: the LRU, holding it exclusively,
+    // re-checks that no narinfo points at a NAR before deleting it, so the NAR found here stays.
+    await this.locks.withLock(downloadNarInfoKey(hash), ttl, () =>
+      this.locks.withReadLock(narReadLockKey(nar.key), ttl, async () => {
+        // Nix uploads the NAR first; a narinfo pointing at nothing would be served, signed, and fail every client.
+        if (!(await this.storage.head(nar.key))) {
+          throw new ConflictError(`${nar.key} is not stored: upload the NAR before its narinfo`);
+        }
+        if (uploadOutcome(await this.narInfos.findByHash(hash), info) === 'unchanged') return;
+        await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
+      }),
     );
   }
 
@@ -75,12 +93,10 @@ export class NarInfoService {
 async function readLimited(body: Readable, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
+  // Stop reading without destroying the request: the 413 is still sent, then the connection closed.
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new PayloadTooLargeError(`narinfo larger than ${maxBytes} bytes`);
-    }
+    if (size > maxBytes) throw new PayloadTooLargeError(`narinfo larger than ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -1,14 +1,14 @@
 import { Controller, Get, Param, Res, UseGuards } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
 import { NarService } from './nar.service';
-import { GetTokenGuard } from './get-token.guard';
+import { TokenGuard } from './token.guard';
 
 /**
  * Internal route for the other instances of a cluster: the bytes of a NAR this instance is
  * downloading, as they arrive (the last byte only once verified), or of the stored NAR.
  */
 @Controller('_ncps/downloads/nar')
-@UseGuards(GetTokenGuard)
+@UseGuards(TokenGuard)
 export class PeerController {
   constructor(private readonly nars: NarService) {}
 

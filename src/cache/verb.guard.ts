@@ -10,7 +10,10 @@ type Verb = 'put' | 'delete';
 /** Marks a handler as needing --cache-allow-put-verb or --cache-allow-delete-verb. */
 export const AllowVerb = (verb: Verb) => SetMetadata(VERB_KEY, verb);
 
-/** 405 for PUT/DELETE unless configuration allows them — checked before any body is read. */
+/**
+ * 405 for PUT/DELETE unless configuration allows them — checked before any body is read, and after
+ * TokenGuard (listed first), so only a client holding the put token learns that a verb is disabled.
+ */
 @Injectable()
 export class VerbGuard implements CanActivate {
   constructor(

@@ -26,6 +26,11 @@ export class PayloadTooLargeError extends DomainError {
   readonly status = 413;
 }
 
+/** The client stopped sending its body for longer than the idle timeout. */
+export class RequestTimeoutError extends DomainError {
+  readonly status = 408;
+}
+
 /** The verb is disabled by configuration (PUT/DELETE). */
 export class MethodNotAllowedError extends DomainError {
   readonly status = 405;
@@ -33,6 +38,16 @@ export class MethodNotAllowedError extends DomainError {
 
 export class UnauthorizedError extends DomainError {
   readonly status = 401;
+}
+
+/** Authenticated, but what was sent is not accepted from anyone: e.g. an upload without a trusted signature. */
+export class ForbiddenError extends DomainError {
+  readonly status = 403;
+}
+
+/** The request clashes with what is stored: e.g. an upload that would replace an upstream narinfo. */
+export class ConflictError extends DomainError {
+  readonly status = 409;
 }
 
 /** A lock could not be taken: backend down (and no degraded mode), or waited too long. */

@@ -1,5 +1,10 @@
 import { hostname as osHostname, homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseCidr } from 'src/common/cidr';
+import { parsePublicKey } from 'src/nix';
+import { upstreamTrust } from 'src/upstream/upstream.keys';
+import { parseAllowedOrigin } from 'src/upstream/upstream.origins';
+import { parseUpstreamUrl } from 'src/upstream/upstream.url';
 import { ConfigError, OptionValue } from './option';
 import { DatabaseDialect, LockBackend, NcpsConfig, StorageConfig } from './config';
 
@@ -36,6 +41,9 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
   if (backend === 'redis' && redisAddrs.length === 0) {
     throw new ConfigError('--cache-lock-backend=redis needs --cache-redis-addrs');
   }
+  if (backend === 'redis' && redisAddrs.length > 1 && !bool('cache-redis-redlock-quorum') && num('cache-redis-db') !== 0) {
+    throw new ConfigError('--cache-redis-db must be 0 with a Redis Cluster (several --cache-redis-addrs); set --cache-redis-redlock-quorum if they are independent servers');
+  }
   if (backend === 'postgres' && database.dialect !== 'postgres') {
     throw new ConfigError(
       `--cache-lock-backend=postgres needs a PostgreSQL database; --cache-database-url is ${database.dialect}`,
@@ -68,6 +76,14 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
       throw new ConfigError(`--cache-upstream-url: "${url}" is not an http(s) URL`);
     }
   }
+  checkUpstreamTrust(upstreamUrls, list('cache-upstream-public-key'), list('cache-upstream-allow-unsigned'));
+  const allowedOrigins = list('cache-upstream-allowed-origin').map((origin) => {
+    try {
+      return parseAllowedOrigin(origin);
+    } catch (e) {
+      throw new ConfigError(`--cache-upstream-allowed-origin: ${(e as Error).message}`);
+    }
+  });
   for (const [flag, min] of [
     ['cache-database-pool-max-open-conns', 1],
     ['cache-database-pool-max-idle-conns', 0],
@@ -75,8 +91,45 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     ['cache-lock-retry-max-attempts', 0],
     ['cache-redis-db', 0],
     ['cache-max-nar-size', 1],
+    ['cache-upstream-max-concurrent-downloads', 1],
+    ['server-request-idle-timeout', 1],
   ] as const) {
     if (num(flag) < min) throw new ConfigError(`--${flag} must be at least ${min}`);
+  }
+
+  const getToken = str('cache-get-token') || undefined;
+  // Falls back to the get token, so a deployment that protected reads does not open writes by upgrading.
+  const putToken = str('cache-put-token') || getToken;
+  const writable = bool('cache-allow-put-verb') || bool('cache-allow-delete-verb');
+  if (writable && !putToken) {
+    warnings.push(
+      'PUT/DELETE are enabled without --cache-put-token (or --cache-get-token): anyone who can reach this cache ' +
+        'can delete from it and publish store paths signed with its key',
+    );
+  }
+  const requireTrustedSignature = bool('cache-require-trusted-signature');
+  const uploadTrustedKeys = list('cache-upload-trusted-key');
+  for (const key of uploadTrustedKeys) {
+    try {
+      parsePublicKey(key);
+    } catch (e) {
+      throw new ConfigError(`--cache-upload-trusted-key: ${(e as Error).message}`);
+    }
+  }
+  if (requireTrustedSignature && uploadTrustedKeys.length === 0) {
+    throw new ConfigError('--cache-require-trusted-signature needs at least one --cache-upload-trusted-key');
+  }
+  if (!requireTrustedSignature && uploadTrustedKeys.length > 0) {
+    warnings.push('--cache-upload-trusted-key has no effect without --cache-require-trusted-signature');
+  }
+
+  const healthDetailsFrom = list('health-details-from');
+  for (const range of healthDetailsFrom) {
+    try {
+      parseCidr(range);
+    } catch (e) {
+      throw new ConfigError(`--health-details-from: ${(e as Error).message}`);
+    }
   }
 
   const home = ctx.homeDir ?? homedir();
@@ -86,7 +139,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
   return {
     logLevel: str('log-level') ?? 'info',
     prometheusEnabled: bool('prometheus-enabled'),
-    server: { host, port, advertiseUrl: advertise.replace(/\/+$/, ''), shutdownTimeoutMs: num('server-shutdown-timeout') },
+    server: { host, port, advertiseUrl: advertise.replace(/\/+$/, ''), shutdownTimeoutMs: num('server-shutdown-timeout'), requestIdleTimeoutMs: num('server-request-idle-timeout') },
     cache: {
       hostname,
       dataDir,
@@ -95,7 +148,10 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
       signNarinfo: bool('cache-sign-narinfo'),
       allowPut: bool('cache-allow-put-verb'),
       allowDelete: bool('cache-allow-delete-verb'),
-      getToken: str('cache-get-token') || undefined,
+      getToken,
+      putToken,
+      requireTrustedSignature,
+      uploadTrustedKeys,
       maxSizeBytes: maxSize,
       maxNarSizeBytes: num('cache-max-nar-size'),
       lru: schedule ? { schedule, timezone: str('cache-lru-schedule-timezone') ?? 'Local' } : undefined,
@@ -105,8 +161,11 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     upstream: {
       urls: upstreamUrls,
       publicKeys: list('cache-upstream-public-key'),
+      allowUnsigned: list('cache-upstream-allow-unsigned'),
+      allowedOrigins,
       dialerTimeoutMs: num('cache-upstream-dialer-timeout'),
       responseHeaderTimeoutMs: num('cache-upstream-response-header-timeout'),
+      maxConcurrentDownloads: num('cache-upstream-max-concurrent-downloads'),
       netrcFile: netrc.startsWith('~/') ? join(home, netrc.slice(2)) : netrc,
     },
     lock: {
@@ -126,12 +185,24 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
         username: str('cache-redis-username') || undefined,
         password: str('cache-redis-password') || undefined,
         db: num('cache-redis-db'),
-        useTls: bool('cache-redis-use-tls'),
+        useTls: bool('cache-redis-use-tls') || Boolean(str('cache-redis-ca-file')),
+        caFile: str('cache-redis-ca-file') || undefined,
+        redlockQuorum: bool('cache-redis-redlock-quorum'),
         poolSize: num('cache-redis-pool-size'),
       },
     },
+    health: { detailsFrom: healthDetailsFrom },
     warnings,
   };
+}
+
+/** Refuses, before anything starts, an upstream that would be taken unverified without the operator saying so. */
+function checkUpstreamTrust(urls: string[], publicKeys: string[], allowUnsigned: string[]): void {
+  try {
+    upstreamTrust(urls.map(parseUpstreamUrl), publicKeys.map(parsePublicKey), allowUnsigned);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {

@@ -109,6 +109,24 @@ describe('precedence: flag > file > environment > default', () => {
 });
 
 describe('validation', () => {
+  it('refuses an upstream left without a public key unless it is allowed unsigned', () => {
+    const keyless = { 'cache-upstream-url': ['https://a.example/?priority=1'], 'cache-upstream-public-key': [] };
+    expect(() => load(keyless)).toThrow(ConfigError);
+    expect(() => load(keyless)).toThrow(/upstream https:\/\/a.example has no public key.*--cache-upstream-allow-unsigned=https:\/\/a.example/);
+    const allowed = load({}, { CACHE_UPSTREAM_URLS: 'https://a.example/?priority=1', CACHE_UPSTREAM_PUBLIC_KEYS: '', CACHE_UPSTREAM_ALLOW_UNSIGNED: 'https://a.example' });
+    expect(allowed.upstream.allowUnsigned).toEqual(['https://a.example']);
+    expect(() => load({ ...keyless, 'cache-upstream-allow-unsigned': ['https://b.example'] })).toThrow(/is not one of the upstreams/);
+  });
+
+  it('takes allowed origins as normalised http(s) origins and refuses anything else', () => {
+    const sut = load({}, { CACHE_UPSTREAM_ALLOWED_ORIGINS: 'https://CDN.example:443/, http://10.0.0.1:8080' });
+    expect(sut.upstream.allowedOrigins).toEqual(['https://cdn.example', 'http://10.0.0.1:8080']);
+    expect(load().upstream.allowedOrigins).toEqual([]);
+    for (const bad of ['cdn.example', 'https://cdn.example/nar', 'file:///x', 'https://u:p@cdn.example']) {
+      expect(() => load({ 'cache-upstream-allowed-origin': [bad] })).toThrow(/^--cache-upstream-allowed-origin: /);
+    }
+  });
+
   it('names the option with a bad value', () => {
     expect(() => load({ 'cache-lock-download-ttl': 'soon' })).toThrow(/--cache-lock-download-ttl: "soon" is not a duration/);
   });
@@ -127,6 +145,15 @@ describe('validation', () => {
     );
   });
 
+  it('reads several Redis addresses as one cluster unless --cache-redis-redlock-quorum, and a CA file as TLS', () => {
+    const ha = { 'cache-lock-backend': 'redis', 'cache-database-url': 'postgresql://u:p@h/db', 'cache-storage-s3-bucket': 'b' };
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2' }).lock.redis).toMatchObject({ addrs: ['a:1', 'b:2'], redlockQuorum: false, useTls: false });
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2' }, { CACHE_REDIS_REDLOCK_QUORUM: 'true' }).lock.redis.redlockQuorum).toBe(true);
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1' }, { CACHE_REDIS_CA_FILE: '/etc/ca.pem' }).lock.redis).toMatchObject({ useTls: true, caFile: '/etc/ca.pem' });
+    expect(() => load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3' })).toThrow(/--cache-redis-db must be 0 with a Redis Cluster/);
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3', 'cache-redis-redlock-quorum': 'true' }).lock.redis.db).toBe(3);
+  });
+
   it('refuses postgres locks without a PostgreSQL database', () => {
     expect(() => load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'mysql://u@h/db' })).toThrow(
       /needs a PostgreSQL database/,
@@ -142,6 +169,14 @@ describe('validation', () => {
   it('warns that local storage with distributed locks must be one shared directory', () => {
     const sut = load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'postgresql://u:p@h/db' });
     expect(sut.warnings.join('\n')).toMatch(/same directory.*S3/s);
+  });
+
+  it('gives /health details to loopback by default, takes CIDR lists, and names a bad range', () => {
+    expect(load().health.detailsFrom).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(load({}, { HEALTH_DETAILS_FROM: '10.0.0.0/8, fd00::/8' }).health.detailsFrom).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(load({ 'health-details-from': '' }).health.detailsFrom).toEqual([]);
+    expect(() => load({ 'health-details-from': '10.0.0.0/40' })).toThrow(/--health-details-from: .*prefix length/);
+    expect(() => load({ 'health-details-from': 'localhost' })).toThrow(/--health-details-from: .*not an IP address/);
   });
 
   it('requires max-size with an LRU schedule', () => {

@@ -26,6 +26,10 @@ export interface RedisConfig {
   password?: string;
   db: number;
   useTls: boolean;
+  /** PEM CA bundle for TLS (a private CA); implies TLS. */
+  caFile?: string;
+  /** Several addresses are independent servers voting (Redlock quorum), not one Redis Cluster. Absent: false. */
+  redlockQuorum?: boolean;
   poolSize: number;
 }
 
@@ -42,15 +46,28 @@ export interface LockConfig {
 export interface UpstreamConfig {
   urls: string[];
   publicKeys: string[];
+  /** Upstream URLs (as configured) accepted without a public key: served unverified, never signed by us. */
+  allowUnsigned: string[];
+  /** Origins (`scheme://host[:port]`) besides the upstreams' own that NAR URLs and redirects may lead to. */
+  allowedOrigins: string[];
   dialerTimeoutMs: number;
   responseHeaderTimeoutMs: number;
+  /** Most NAR downloads from upstreams at once (clients first, prefetches after). */
+  maxConcurrentDownloads: number;
   netrcFile: string;
 }
 
 export interface NcpsConfig {
   logLevel: string;
   prometheusEnabled: boolean;
-  server: { host: string; port: number; advertiseUrl: string; shutdownTimeoutMs: number };
+  server: {
+    host: string;
+    port: number;
+    advertiseUrl: string;
+    shutdownTimeoutMs: number;
+    /** How long a client may send nothing (upload body, headers) or read nothing before it is cut. */
+    requestIdleTimeoutMs: number;
+  };
   cache: {
     hostname: string;
     dataDir: string;
@@ -60,6 +77,11 @@ export interface NcpsConfig {
     allowPut: boolean;
     allowDelete: boolean;
     getToken?: string;
+    /** Token for writes (PUT, DELETE); --cache-put-token, else the get token; undefined = writes are open. */
+    putToken?: string;
+    /** Uploaded narinfos must carry a signature by one of uploadTrustedKeys (name:base64). */
+    requireTrustedSignature: boolean;
+    uploadTrustedKeys: string[];
     maxSizeBytes?: number;
     /** Largest NAR file accepted (uploads, and downloads of unknown size). */
     maxNarSizeBytes: number;
@@ -69,6 +91,8 @@ export interface NcpsConfig {
   database: DatabaseConfig;
   upstream: UpstreamConfig;
   lock: LockConfig;
+  /** Clients in these CIDR ranges see /health's full report without a token. */
+  health: { detailsFrom: string[] };
   /** Problems that do not stop the start but that the operator must see. */
   warnings: string[];
 }

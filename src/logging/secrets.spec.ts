@@ -10,6 +10,7 @@ describe('secretValues', () => {
     const sut = secretValues(
       load({
         'cache-get-token': 'the-token',
+        'cache-put-token': 'the-put-token',
         'cache-storage-s3-bucket': 'bucket',
         'cache-storage-s3-access-key-id': 'AKIAKEYID',
         'cache-storage-s3-secret-access-key': 'the/secret+key',
@@ -23,6 +24,7 @@ describe('secretValues', () => {
     expect(sut).toEqual(
       expect.arrayContaining([
         'the-token',
+        'the-put-token',
         'AKIAKEYID',
         'the/secret+key',
         encodeURIComponent('the/secret+key'),

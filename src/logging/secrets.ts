@@ -18,7 +18,7 @@ const SECRET_PARAM = /[?&](?:password|pass|pwd|sslpassword|secret|token)=([^&#]*
  * quote any of them).
  */
 export function secretValues(config: NcpsConfig): string[] {
-  const values = [config.cache.getToken, config.lock.redis.password];
+  const values = [config.cache.getToken, config.cache.putToken, config.lock.redis.password];
   if (config.storage.kind === 's3') values.push(config.storage.s3.accessKeyId, config.storage.s3.secretAccessKey);
   for (const url of [config.database.url, ...config.upstream.urls]) values.push(...urlSecrets(url));
   const present = values.filter((v): v is string => typeof v === 'string' && v.length > 0);

@@ -79,16 +79,26 @@ export class NixWorkspace {
     await this.nix('nix', ['copy', '--store', store, '--to', `file://${cacheDir}?compression=${compression}`, ...paths]);
   }
 
-  /** `nix copy --to` an HTTP cache (uploads through PUT). */
-  async copyToHttp(store: string, url: string, paths: string[]): Promise<void> {
-    await this.nix('nix', ['copy', '--store', store, '--to', url, ...paths]);
+  /** `nix copy --to` an HTTP cache (uploads through PUT); `extraConfig` is added to NIX_CONFIG (e.g. netrcConfig). */
+  async copyToHttp(store: string, url: string, paths: string[], extraConfig = ''): Promise<void> {
+    await this.nix('nix', ['copy', '--store', store, '--to', url, ...paths], extraConfig);
   }
 
   /** A fresh client store fetching paths from `url`, trusting only `trustedKey`. */
-  async copyFromHttp(url: string, trustedKey: string, paths: string[], clientStore?: string): Promise<string> {
+  async copyFromHttp(url: string, trustedKey: string, paths: string[], clientStore?: string, extraConfig = ''): Promise<string> {
     const store = clientStore ?? join(this.dir, `client-${Math.random().toString(36).slice(2)}`);
-    await this.nix('nix', ['copy', '--store', store, '--from', url, ...paths], `trusted-public-keys = ${trustedKey}\n`);
+    await this.nix('nix', ['copy', '--store', store, '--from', url, ...paths], `trusted-public-keys = ${trustedKey}\n${extraConfig}`);
     return store;
+  }
+
+  /**
+   * NIX_CONFIG lines making Nix send `password` (as Basic auth, user `nix`) to the host of `url`, from a
+   * netrc file: how a Nix client presents a cache token.
+   */
+  async netrcConfig(url: string, password: string): Promise<string> {
+    const file = join(this.dir, `netrc-${Math.random().toString(36).slice(2)}`);
+    await writeFile(file, `machine ${new URL(url).hostname} login nix password ${password}\n`, { mode: 0o600 });
+    return `netrc-file = ${file}\n`;
   }
 
   /** Contents of a store path's file inside a (chroot) store. */
