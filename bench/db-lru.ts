@@ -74,6 +74,7 @@ async function fill(narinfos: NarInfoRepository, narFiles: NarFileRepository, ro
         sigs: 'cache.example.org-1:c2ln',
         upstreamUrl: 'https://cache.nixos.org',
         upstreamNarUrl: null,
+        verified: true,
         createdAt: base,
         lastAccessedAt: accessed,
       });

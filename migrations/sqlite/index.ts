@@ -1,5 +1,6 @@
 import { InitialSchema1764000000000 } from './1764000000000-initial-schema';
 import { NarDownloads1764100000000 } from './1764100000000-nar-downloads';
+import { NarInfoVerified1764200000000 } from './1764200000000-narinfo-verified';
 
 /** SQLite migrations in the order they apply. */
-export const SQLITE_MIGRATIONS = [InitialSchema1764000000000, NarDownloads1764100000000];
+export const SQLITE_MIGRATIONS = [InitialSchema1764000000000, NarDownloads1764100000000, NarInfoVerified1764200000000];

@@ -3,12 +3,12 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarInfoEntity, NarInfoRepository } from 'src/database';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
-import { parseHash, nix32Encode } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
 import { NarDownloader } from './download/nar-downloader.service';
-import { narKey } from './nar-name';
+import { DownloadSlots } from './download/download-slots';
+import { narKeyFor } from './nar-key';
 import { rowFromNarInfo } from './narinfo-record';
 
 /**
@@ -27,6 +27,7 @@ export class NarInfoFetcher {
     private readonly signing: SigningKeyService,
     private readonly storage: StoragePort,
     private readonly downloader: NarDownloader,
+    private readonly slots: DownloadSlots,
   ) {}
 
   /** The stored narinfo row after fetching it, or null when no healthy upstream has it. */
@@ -37,12 +38,16 @@ export class NarInfoFetcher {
       const found = await this.upstream.findNarInfo(hash);
       if (!found) return null;
       const { info } = found;
-      // Our URL is named by FileHash like Nix's own, or by NarHash when the upstream gave no FileHash.
-      const named = parseHash(info.fileHash ?? info.narHash).digest;
-      const key = narKey(nix32Encode(named), info.compression);
+      // Our URL: by FileHash like Nix's own, never a compressed file by its NarHash (see narKeyFor).
+      const key = narKeyFor(hash, info);
       const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
       await this.narInfos.insertIfAbsent(
-        rowFromNarInfo(hash, { ...info, url: key, sigs }, { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, now: Date.now() }),
+        rowFromNarInfo(
+          hash,
+          { ...info, url: key, sigs },
+          // An upstream allowed unsigned had nothing to check against: never signed by us (see getNarInfo).
+          { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, verified: found.upstream.verified, now: Date.now() },
+        ),
       );
       this.logger.log({ hash, upstream: found.upstream.url }, 'narinfo fetched from upstream');
       return this.narInfos.findByHash(hash);
@@ -51,11 +56,22 @@ export class NarInfoFetcher {
     return row;
   }
 
+  /**
+   * Waits for a prefetch slot before the download exists, so a client asking for this NAR meanwhile
+   * starts its own download at client priority instead of queueing behind prefetches; the prefetch
+   * then joins it (and gives its slot back). A dropped prefetch does nothing.
+   */
   private async prefetch(row: NarInfoEntity): Promise<void> {
+    const slot = await this.slots.acquire('prefetch');
+    if (!slot) {
+      this.logger.debug({ hash: row.hash }, 'NAR prefetch dropped: too many downloads waiting');
+      return;
+    }
     try {
-      if (await this.storage.head(row.url)) return;
-      this.downloader.downloadFor(row);
+      if (await this.storage.head(row.url)) return slot.release();
+      this.downloader.downloadFor(row, slot);
     } catch (e) {
+      slot.release();
       this.logger.warn({ hash: row.hash, err: (e as Error).message }, 'NAR prefetch did not start');
     }
   }

@@ -24,6 +24,8 @@ export function narInfoFromRow(row: NarInfoEntity): NarInfo {
 export interface RowOrigin {
   upstreamUrl?: string;
   upstreamNarUrl?: string;
+  /** False when nothing vouches for the narinfo (an upstream allowed unsigned): we then never sign it. Default true. */
+  verified?: boolean;
   now: number;
 }
 
@@ -45,6 +47,7 @@ export function rowFromNarInfo(hash: string, info: NarInfo, origin: RowOrigin): 
     sigs: info.sigs.join('\n'),
     upstreamUrl: origin.upstreamUrl ?? null,
     upstreamNarUrl: origin.upstreamNarUrl ?? null,
+    verified: origin.verified ?? true,
     createdAt: origin.now,
     lastAccessedAt: origin.now,
   };

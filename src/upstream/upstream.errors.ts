@@ -4,9 +4,10 @@ import { DomainError } from 'src/common/errors';
  * Why an upstream request failed: `status` (an answer other than 200), `timeout` (no connection, no
  * headers, or a body that stalled), `network` (refused, reset, DNS...), `truncated` (the body ended
  * before its Content-Length or its final chunk), `unsupported` (an answer we cannot use, such as an
- * unknown Content-Encoding or a redirect to a non-HTTP URL).
+ * unknown Content-Encoding or a redirect to a non-HTTP URL), `refused` (a URL or redirect leading outside
+ * the upstream's origin and the allowed origins, or from https to http: nothing was sent there).
  */
-export type UpstreamFailureReason = 'status' | 'timeout' | 'network' | 'truncated' | 'unsupported';
+export type UpstreamFailureReason = 'status' | 'timeout' | 'network' | 'truncated' | 'unsupported' | 'refused';
 
 /**
  * An upstream could not deliver. 502 rather than 503: the fault is in the server behind us, and Nix

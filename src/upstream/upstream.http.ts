@@ -6,6 +6,7 @@ import { version } from '../../package.json';
 import { guardNarBody, readDocument } from './upstream.body';
 import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamMetrics, UpstreamRequestKind } from './upstream.metrics';
+import { mayFetch, mayRedirect } from './upstream.origins';
 
 const USER_AGENT = `ncps/${version}`;
 
@@ -19,8 +20,10 @@ export interface UpstreamHttpOptions {
   headerTimeoutMs: number;
   /** A NAR body that receives nothing for this long, while its reader wants more, fails. */
   bodyIdleTimeoutMs: number;
-  /** The Authorization header for a request URL, chosen by its host: netrc, or credentials in the upstream URL. */
+  /** The Authorization header for a request URL (see credentialsFor): asked again for every redirect. */
   authorization: (url: URL) => string | undefined;
+  /** Origins besides the upstream's own that a request (its URL or a redirect) may go to. */
+  allowedOrigins: ReadonlySet<string>;
   metrics: UpstreamMetrics;
 }
 
@@ -28,6 +31,8 @@ export interface UpstreamHttpOptions {
 export interface RequestContext {
   label: string;
   kind: UpstreamRequestKind;
+  /** The configured upstream's origin (undefined: none): where the request and its redirects may go besides the allowed origins. */
+  origin: string | undefined;
 }
 
 /** A narinfo with 10,000 references is ~600 KB; nothing legitimate comes close to this. */
@@ -47,8 +52,8 @@ const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EAI_AGA
 /**
  * GETs from upstream caches over keep-alive connections, with the dial and response-header timeouts,
  * retries of transient transport errors (only while nothing has been handed to the caller), redirects
- * (as Nix's curl and Go's client follow them; credentials go to a host only when they are its own),
- * and metrics. Upstream bodies are never buffered except small documents.
+ * (as Nix's curl and Go's client follow them, but only within the upstream's origin and the allowed
+ * origins, never from https to http; credentials go to an origin only when they are its own), and metrics. Upstream bodies are never buffered except small documents.
  */
 export class UpstreamHttpClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
@@ -112,7 +117,12 @@ export class UpstreamHttpClient {
     }
   }
 
+  /** Nothing is sent to a URL outside the allowed origins: the request, or the redirect leading there, fails first. */
   private async follow(url: URL, context: RequestContext): Promise<IncomingMessage> {
+    const { allowedOrigins } = this.options;
+    if (!mayFetch(url, context.origin, allowedOrigins)) {
+      throw new UpstreamUnavailableError(`upstream ${context.label}: ${url.origin} is not an allowed origin`, 'refused');
+    }
     for (let hops = 0; ; hops++) {
       const res = await this.send(url, context);
       const location = res.headers.location;
@@ -121,6 +131,13 @@ export class UpstreamHttpClient {
       const next = URL.canParse(location, url.href) ? new URL(location, url) : null;
       if (hops >= MAX_REDIRECTS || !next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
         throw new UpstreamUnavailableError(`upstream ${context.label}: unusable redirect`, 'unsupported');
+      }
+      if (!mayRedirect(url, next, context.origin, allowedOrigins)) {
+        // The origin names a host and port, never credentials; the path could carry a signed query, so it is left out.
+        throw new UpstreamUnavailableError(
+          `upstream ${context.label}: redirect to ${next.origin} refused (not the upstream's origin nor an allowed one, or https to http)`,
+          'refused',
+        );
       }
       url = next;
     }

@@ -13,6 +13,8 @@ const upstreamConfig = (overrides: Partial<UpstreamConfig> = {}): NcpsConfig =>
     upstream: {
       urls: ['https://a.example/?priority=5', 'https://b.example/cache'],
       publicKeys: [formatPublicKey(generateKeyPair('a.example-1').publicKey)],
+      allowUnsigned: ['https://b.example/cache'],
+      allowedOrigins: [],
       dialerTimeoutMs: 300,
       responseHeaderTimeoutMs: 300,
       netrcFile: '/nonexistent/netrc',
@@ -46,7 +48,9 @@ describe('UpstreamService', () => {
   it('warns at start about each upstream that has no public key', async () => {
     jest.spyOn(sut, 'checkUpstreams').mockResolvedValue();
     await sut.onModuleInit();
-    expect(warn).toHaveBeenCalledWith('upstream https://b.example/cache has no public key: its narinfos are not verified');
+    expect(warn).toHaveBeenCalledWith(
+      'upstream https://b.example/cache has no public key: its narinfos are not verified, and served without our signature',
+    );
     expect(warn).toHaveBeenCalledTimes(1);
   });
 
@@ -68,6 +72,12 @@ describe('UpstreamService', () => {
 
   it('refuses a hash that is not a store path hash before any request', async () => {
     await expect(sut.findNarInfo('../../etc/passwd')).rejects.toBeInstanceOf(BadRequestError);
+  });
+
+  it('refuses at construction an upstream without a key that is not allowed unsigned', () => {
+    expect(() => new UpstreamService(upstreamConfig({ allowUnsigned: [] }), new Registry())).toThrow(
+      'upstream https://b.example/cache has no public key',
+    );
   });
 
   it('fails at construction on a malformed public key', () => {

@@ -8,12 +8,13 @@ import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, stor
 import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
 import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamHttpClient } from './upstream.http';
-import { assignPublicKeys } from './upstream.keys';
+import { upstreamTrust } from './upstream.keys';
 import { UpstreamMetrics } from './upstream.metrics';
 import { Upstream, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
 import { loadNetrc, Netrc, netrcCredentials } from './upstream.netrc';
+import { credentialsFor, mayFetch, parseAllowedOrigin } from './upstream.origins';
 import { firstByPriority } from './upstream.race';
-import { basicAuthorization, parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+import { parseUpstreamUrl, resolveNarUrl } from './upstream.url';
 
 /** As in ncps. */
 const HEALTH_CHECK_INTERVAL_MS = 60_000;
@@ -40,6 +41,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   private readonly logger = new Logger(UpstreamService.name);
   private readonly upstreams: Upstream[];
   private readonly keyWarnings: string[];
+  private readonly allowedOrigins: ReadonlySet<string>;
   private readonly http: UpstreamHttpClient;
   private readonly netrcFile: string;
   private netrc: Netrc | null = null;
@@ -49,15 +51,18 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
 
   constructor(@Inject(NCPS_CONFIG) config: NcpsConfig, registry: Registry) {
     const targets = config.upstream.urls.map(parseUpstreamUrl);
-    const { keys, warnings } = assignPublicKeys(targets, config.upstream.publicKeys.map(parsePublicKey));
+    // Also checked when the configuration is built; repeated here so that no other path skips it.
+    const { keys, warnings } = upstreamTrust(targets, config.upstream.publicKeys.map(parsePublicKey), config.upstream.allowUnsigned);
     this.upstreams = targets.map((target, index) => new Upstream(target, keys[index]));
     this.keyWarnings = warnings;
+    this.allowedOrigins = new Set(config.upstream.allowedOrigins.map(parseAllowedOrigin));
     this.netrcFile = config.upstream.netrcFile;
     this.http = new UpstreamHttpClient({
       dialTimeoutMs: config.upstream.dialerTimeoutMs,
       headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
       bodyIdleTimeoutMs: NAR_BODY_IDLE_TIMEOUT_MS,
-      authorization: (url) => this.authorizationFor(url),
+      authorization: (url) => credentialsFor(url, targets, this.netrc),
+      allowedOrigins: this.allowedOrigins,
       metrics: new UpstreamMetrics(registry),
     });
   }
@@ -97,8 +102,10 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
 
   /**
    * Streams a NAR from `narUrl` (as returned in UpstreamNarInfo, or remembered from it). `upstream`
-   * (its `url`) names the upstream for metrics. Throws UpstreamUnavailableError for any status but
-   * 200 and for transport failures; the returned body errors, rather than ends, if the transfer breaks.
+   * (its `url`) names the upstream for metrics, and the origin the URL and its redirects may lead to
+   * besides the allowed origins (none if it is no longer configured). Throws UpstreamUnavailableError
+   * for any status but 200, for a URL or redirect outside those origins (nothing is sent there), and
+   * for transport failures; the returned body errors, rather than ends, if the transfer breaks.
    */
   async fetchNar(narUrl: string, upstream: Pick<UpstreamInfo, 'url'>): Promise<{ body: Readable; contentLength?: number }> {
     const url = URL.canParse(narUrl) ? new URL(narUrl) : null;
@@ -106,7 +113,8 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       throw new UpstreamUnavailableError('NAR URL is not an http(s) URL', 'unsupported');
     }
     const label = URL.canParse(upstream.url) ? new URL(upstream.url).host : url.host;
-    return this.http.getStream(url, { label, kind: 'nar' });
+    const origin = this.upstreams.find((configured) => configured.url === upstream.url)?.target.origin;
+    return this.http.getStream(url, { label, kind: 'nar', origin });
   }
 
   /** Probes every upstream once (the periodic check; exposed for tests). Never rejects. */
@@ -141,6 +149,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       answer = await this.http.getDocument(new URL(`${upstream.url}/nix-cache-info`), {
         label: upstream.host,
         kind: 'cache_info',
+        origin: upstream.target.origin,
       });
     } catch (error) {
       return { reason: (error as Error).message };
@@ -161,6 +170,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       answer = await this.http.getDocument(new URL(`${upstream.url}/${hash}.narinfo`), {
         label: upstream.host,
         kind: 'narinfo',
+        origin: upstream.target.origin,
       });
     } catch (error) {
       this.logger.warn({ ...log, reason: (error as Error).message }, 'narinfo lookup failed');
@@ -191,15 +201,13 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       this.logger.warn(log, 'narinfo URL is not an http(s) URL or path');
       return null;
     }
+    // The URL is not covered by the signature: an absolute one may lead only where the operator said.
+    const narOrigin = new URL(narUrl).origin;
+    if (!mayFetch(new URL(narUrl), upstream.target.origin, this.allowedOrigins)) {
+      this.logger.warn({ ...log, nar_origin: narOrigin }, 'narinfo URL leads outside the upstream and the allowed origins: ignored');
+      return null;
+    }
     return { upstream: upstream.snapshot(), info, narUrl };
-  }
-
-  /** Credentials written into an upstream's URL go to that host alone; netrc covers every host it names. */
-  private authorizationFor(url: URL): string | undefined {
-    const fromUrl = this.upstreams.find((upstream) => upstream.target.authorization && upstream.host === url.host);
-    if (fromUrl) return fromUrl.target.authorization;
-    const credentials = this.netrc && netrcCredentials(this.netrc, url.hostname);
-    return credentials ? basicAuthorization(credentials.login, credentials.password) : undefined;
   }
 
   /** A missing netrc is normal; an unreadable one is reported (by path only) and ignored. */

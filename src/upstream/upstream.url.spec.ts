@@ -5,6 +5,7 @@ describe('parseUpstreamUrl', () => {
     const sut = parseUpstreamUrl('https://cache.example.org/?priority=30');
     expect(sut).toEqual({
       url: 'https://cache.example.org',
+      origin: 'https://cache.example.org',
       host: 'cache.example.org',
       hostname: 'cache.example.org',
       priorityOverride: 30,
@@ -15,6 +16,7 @@ describe('parseUpstreamUrl', () => {
     const sut = parseUpstreamUrl('http://Cache.Example.org:8080/some/prefix//?trusted=1');
     expect(sut.url).toBe('http://cache.example.org:8080/some/prefix');
     expect(sut.host).toBe('cache.example.org:8080');
+    expect(sut.origin).toBe('http://cache.example.org:8080');
     expect(sut.hostname).toBe('cache.example.org');
     expect(sut.priorityOverride).toBeUndefined();
   });

@@ -2,6 +2,8 @@
 export interface UpstreamTarget {
   /** Scheme, host and path, without query, credentials or trailing slash: what logs and callers see. */
   url: string;
+  /** `scheme://host[:port]` (URL.origin): where its requests may go and its credentials may be sent. */
+  origin: string;
   /** `host[:port]`: the metrics label and the name in messages. */
   host: string;
   /** Lower-case host name without port: what key names and netrc `machine` entries are matched against. */
@@ -29,6 +31,7 @@ export function parseUpstreamUrl(text: string): UpstreamTarget {
   }
   const target: UpstreamTarget = {
     url: `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`,
+    origin: parsed.origin,
     host: parsed.host,
     hostname: parsed.hostname.toLowerCase(),
   };

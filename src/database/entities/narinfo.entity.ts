@@ -64,6 +64,13 @@ export class NarInfoEntity {
   @Column({ name: 'upstream_nar_url', type: 'text', nullable: true })
   upstreamNarUrl: string | null;
 
+  /**
+   * False for a narinfo taken from an upstream allowed unsigned (no key to check it against): it is
+   * served as that upstream sent it and never signed by us, whatever the configuration says later.
+   */
+  @Column({ type: 'boolean', default: true })
+  verified: boolean;
+
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintNumber })
   createdAt: number;
 

@@ -61,7 +61,11 @@ export class SqlRunner {
   }
 }
 
-/** better-sqlite3 rejects `undefined`; every driver takes null for a missing value. */
+/**
+ * better-sqlite3 rejects `undefined` and booleans; every driver takes null for a missing value, and
+ * 1/0 for a boolean column (SQLite INTEGER, MySQL TINYINT(1), PostgreSQL boolean from '1'/'0').
+ */
 function toDriverValue(value: unknown): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
   return value === undefined ? null : value;
 }

@@ -27,6 +27,7 @@ export function narinfo(overrides: Partial<NewNarInfo> = {}): NewNarInfo {
     sigs: 'cache.nixos.org-1:rC2xqHKhnvBePOFbR2Ji1HRzrXdCXqM3qE5KqyJvXp3fXoTGTFaIYjvyl4bfRWCnaxUqXZ1cNhxGq2EqS5LTDw==',
     upstreamUrl: 'https://cache.nixos.org',
     upstreamNarUrl: `nar/${randomHash()}.nar.xz?hash=${hash}`,
+    verified: true,
     createdAt: 1_764_000_000_000,
     lastAccessedAt: 1_764_000_000_000,
     ...overrides,

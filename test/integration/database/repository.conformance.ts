@@ -70,6 +70,28 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         expect(stored).toEqual(row);
       });
 
+      it('round-trips whether a narinfo was verified, through every way of writing it; rows written without it are verified', async () => {
+        const unverified = narinfo({ verified: false });
+        const many = [narinfo({ verified: false }), narinfo({ verified: true })];
+        await narinfos.insertIfAbsent(unverified);
+        await narinfos.insertManyIfAbsent(many);
+        const q = (name: string) => (ds.options.type === 'mysql' ? `\`${name}\`` : `"${name}"`);
+        const legacy = narinfo();
+        await ds.query(
+          `INSERT INTO narinfos (${['hash', 'store_path', 'url', 'compression', 'nar_hash', 'nar_size', 'refs', 'sigs', 'created_at', 'last_accessed_at'].map(q).join(', ')}) ` +
+            `VALUES ('${legacy.hash}', '${legacy.storePath}', '${legacy.url}', 'xz', '${legacy.narHash}', 1, '', '', 1, 1)`,
+        );
+
+        expect((await narinfos.findByHash(unverified.hash))?.verified).toBe(false);
+        expect((await narinfos.findByHash(many[0].hash))?.verified).toBe(false);
+        expect((await narinfos.findByHash(many[1].hash))?.verified).toBe(true);
+        expect((await narinfos.findByHash(legacy.hash))?.verified).toBe(true);
+        await narinfos.upsert({ ...unverified, verified: true });
+        expect((await narinfos.findByHash(unverified.hash))?.verified).toBe(true);
+        const paged = await narinfos.pageAfterId(0, 10);
+        expect(paged.map((row) => typeof row.verified)).toEqual(['boolean', 'boolean', 'boolean', 'boolean']);
+      });
+
       it('finds nothing for an unknown hash', async () => {
         await expect(narinfos.findByHash(randomHash())).resolves.toBeNull();
       });

@@ -31,6 +31,7 @@ function family(type: string, length?: number | null): string {
   const t = type.toLowerCase();
   if (t === 'bigint' || t === 'integer') return 'int64';
   if (t === 'int' || t === 'int4') return 'int32';
+  if (t === 'boolean' || t === 'tinyint') return 'bool'; // MySQL's BOOLEAN is TINYINT(1)
   if (t === 'text' || t === 'mediumtext' || t === 'longtext') return 'text';
   const varchar = /^(?:varchar|character varying)(?:\((\d+)\))?$/.exec(t);
   if (varchar) return `varchar(${varchar[1] ?? length})`;

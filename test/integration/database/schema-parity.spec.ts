@@ -36,7 +36,8 @@ describe('schema parity across SQLite, PostgreSQL and MySQL', () => {
   it('reads a schema worth comparing', () => {
     const narinfos = shapes.sqlite.narinfos;
 
-    expect(Object.keys(narinfos.columns)).toHaveLength(18);
+    expect(Object.keys(narinfos.columns)).toHaveLength(19);
+    expect(narinfos.columns.verified).toEqual({ type: 'bool', nullable: false });
     expect(narinfos.columns.hash).toEqual({ type: 'varchar(32)', nullable: false });
     expect(narinfos.columns.file_size).toEqual({ type: 'int64', nullable: true });
     expect(narinfos.primaryKey).toEqual(['id']);

@@ -18,6 +18,9 @@ export interface UpstreamHarness {
 export interface HarnessOptions {
   urls: string[];
   publicKeys?: string[];
+  /** Default: every URL when no public key is given (an upstream without a key is refused otherwise). */
+  allowUnsigned?: string[];
+  allowedOrigins?: string[];
   netrcFile?: string;
   /** Go durations; 300ms by default so that timeout tests stay short. */
   dialerTimeout?: string;
@@ -32,6 +35,8 @@ export async function startUpstreams(options: HarnessOptions): Promise<UpstreamH
         'cache-hostname': 'ncps-test',
         'cache-upstream-url': options.urls,
         'cache-upstream-public-key': options.publicKeys ?? [],
+        'cache-upstream-allow-unsigned': options.allowUnsigned ?? (options.publicKeys?.length ? [] : options.urls),
+        'cache-upstream-allowed-origin': options.allowedOrigins ?? [],
         'cache-upstream-dialer-timeout': options.dialerTimeout ?? '300ms',
         'cache-upstream-response-header-timeout': options.responseHeaderTimeout ?? '300ms',
         'netrc-file': options.netrcFile ?? '/nonexistent/netrc',

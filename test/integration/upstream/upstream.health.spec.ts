@@ -93,9 +93,10 @@ describe('upstream health checks', () => {
     harness = await startUpstreams({
       urls: [verified.url, `http://localhost:${unverified.port}`],
       publicKeys: [formatPublicKey(key.publicKey)],
+      allowUnsigned: [`http://localhost:${unverified.port}`],
     });
     expect(warn).toHaveBeenCalledWith(
-      `upstream http://localhost:${unverified.port} has no public key: its narinfos are not verified`,
+      `upstream http://localhost:${unverified.port} has no public key: its narinfos are not verified, and served without our signature`,
     );
     await expect(harness.health.check()).resolves.toMatchObject({
       upstreams: { status: 'up', unverified: [`http://localhost:${unverified.port}`] },

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { Registry } from 'prom-client';
-import { UpstreamHttpClient } from 'src/upstream/upstream.http';
+import { RequestContext, UpstreamHttpClient } from 'src/upstream/upstream.http';
 import { UpstreamMetrics } from 'src/upstream/upstream.metrics';
 import { FakeUpstream } from 'test/support/fake-upstream';
 
@@ -17,17 +17,20 @@ describe('UpstreamHttpClient', () => {
   let fake: FakeUpstream;
   let other: FakeUpstream;
   let sut: UpstreamHttpClient;
-  const context = { label: 'test', kind: 'nar' } as const;
+  let context: RequestContext;
 
   beforeEach(async () => {
     fake = await FakeUpstream.start();
     other = await FakeUpstream.start();
+    // Requests are for the first fake; the second is an allowed origin.
+    context = { label: 'test', kind: 'nar', origin: fake.url };
     sut = new UpstreamHttpClient({
       dialTimeoutMs: 300,
       headerTimeoutMs: 300,
       bodyIdleTimeoutMs: 200,
       // Credentials for the first fake's port only, as the service does per host.
       authorization: (url) => (url.port === String(fake.port) ? 'Basic c2VjcmV0' : undefined),
+      allowedOrigins: new Set([other.url]),
       metrics: new UpstreamMetrics(new Registry()),
     });
   });
@@ -116,6 +119,20 @@ describe('UpstreamHttpClient', () => {
     expect((await drain((await sut.getStream(url('/nar'), context)).body)).toString()).toBe('nar');
     expect(fake.requests[0].headers.authorization).toBe('Basic c2VjcmV0');
     expect(other.requests[0].headers.authorization).toBeUndefined();
+  });
+
+  it('sends nothing to an origin that is neither the upstream nor allowed: neither the request nor a redirect', async () => {
+    const stranger = await FakeUpstream.start();
+    try {
+      fake.route('/nar', { status: 302, headers: { location: `${stranger.url}/secret` } });
+      await expect(sut.getStream(url('/nar'), context)).rejects.toMatchObject({ reason: 'refused' });
+      await expect(sut.getDocument(url('/nar'), context)).rejects.toMatchObject({ reason: 'refused' });
+      await expect(sut.getStream(url('/secret', stranger), context)).rejects.toMatchObject({ reason: 'refused' });
+      await expect(sut.getDocument(url('/doc', other), { ...context, origin: undefined })).resolves.toEqual({ status: 404 });
+      expect(stranger.requests).toEqual([]);
+    } finally {
+      await stranger.stop();
+    }
   });
 
   it('stops following a redirect loop', async () => {

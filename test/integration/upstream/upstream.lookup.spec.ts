@@ -186,6 +186,38 @@ describe('UpstreamService.findNarInfo', () => {
     expect(found?.upstream.url).toBe(`${a.url}/cache`);
   });
 
+  it('ignores a better upstream whose absolute NAR URL leaves its origin, and answers from the next one', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const best = await upstream(10);
+    const next = await upstream(40);
+    const stranger = await upstream(40); // another port: another origin, never configured
+    const outside = makeNarInfo({ key: trusted.secretKey, url: `${stranger.url}/nar/x.nar.xz` });
+    const inside = { ...outside, text: serializeNarInfo(signNarInfo({ ...outside.info, url: `${next.url}/nar/y.nar.xz`, sigs: [] }, trusted.secretKey)) };
+    best.serve(`/${outside.hash}.narinfo`, outside.text);
+    next.serve(`/${outside.hash}.narinfo`, inside.text);
+    const { service } = await start([best.url, next.url]);
+
+    const found = await service.findNarInfo(outside.hash);
+
+    expect(found?.upstream.url).toBe(next.url);
+    expect(found?.narUrl).toBe(`${next.url}/nar/y.nar.xz`);
+    expect(stranger.requests).toEqual([]);
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ upstream: best.url, nar_origin: stranger.url }),
+      'narinfo URL leads outside the upstream and the allowed origins: ignored',
+    );
+  });
+
+  it('accepts an absolute NAR URL on an allowed origin', async () => {
+    const a = await upstream(40);
+    const cdn = await upstream(40);
+    const made = makeNarInfo({ key: trusted.secretKey, url: `${cdn.url}/nar/x.nar.xz?sig=1` });
+    a.serve(`/${made.hash}.narinfo`, made.text);
+    harness = await startUpstreams({ urls: [a.url], publicKeys: [formatPublicKey(trusted.publicKey)], allowedOrigins: [cdn.url] });
+
+    await expect(harness.service.findNarInfo(made.hash)).resolves.toMatchObject({ narUrl: `${cdn.url}/nar/x.nar.xz?sig=1` });
+  });
+
   it('refuses a narinfo for another store path, a malformed one, and one pointing at a file: URL', async () => {
     const a = await upstream(40);
     const asked = makeNarInfo();
