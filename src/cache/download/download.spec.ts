@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { Download, IntegrityError } from './download';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { Download, IntegrityError, SizeLimitError } from './download';
 import { tailDownload } from './tail-reader';
 
 /** Temp files are removed asynchronously once the last reader is released. */
@@ -84,5 +86,167 @@ describe('Download with tailing readers', () => {
   it('rejects a body shorter than the expected size', async () => {
     const sut = new Download('nar/v.nar', dir, { size: data.length + 1 });
     await expect(sut.run(Readable.from([data]), async () => undefined)).rejects.toThrow(/size mismatch/);
+  });
+});
+
+/** A source that never ends: `chunk` after `chunk`, counting what was read from it. */
+function endless(chunk: Buffer): { source: Readable; pulled: () => number } {
+  let pulled = 0;
+  const source = new Readable({
+    read() {
+      pulled += chunk.length;
+      setImmediate(() => this.push(chunk));
+    },
+  });
+  return { source, pulled: () => pulled };
+}
+
+describe('Download size limits, enforced while bytes arrive', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ncps-dl-limit-'));
+
+  it('cuts a body at the first byte past the expected size, destroys the source and keeps nothing', async () => {
+    const { source, pulled } = endless(Buffer.alloc(1000, 7));
+    const sut = new Download('nar/a.nar.xz', dir, { size: 10_500 });
+    const reader = tailDownload(sut);
+    const commit = jest.fn(async () => undefined);
+    await expect(sut.run(source, commit)).rejects.toThrow(/more than the expected 10500 bytes/);
+    expect(source.destroyed).toBe(true);
+    expect(sut.written).toBe(10_000); // the chunk that crosses the size is never written
+    expect(pulled()).toBeLessThan(40_000); // a few chunks of read-ahead, not the endless rest
+    await expect(collect(reader)).rejects.toThrow(IntegrityError);
+    expect(commit).not.toHaveBeenCalled();
+    expect(await removedSoon(sut.path)).toBe(true);
+  });
+
+  it('cuts at exactly size + 1 byte', async () => {
+    const sut = new Download('nar/b.nar.xz', dir, { size: 5 });
+    await expect(sut.run(Readable.from([Buffer.from('abcde'), Buffer.from('f')]), async () => undefined)).rejects.toThrow(IntegrityError);
+    const exact = new Download('nar/c.nar.xz', dir, { size: 5 });
+    await expect(exact.run(Readable.from([Buffer.from('abcde')]), async () => undefined)).resolves.toBeUndefined();
+  });
+
+  it('cuts a body of unknown size at the cap with a SizeLimitError', async () => {
+    const { source } = endless(Buffer.alloc(4096, 1));
+    const sut = new Download('nar/d.nar.xz', dir, { maxSize: 100_000 });
+    const error = await sut.run(source, async () => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SizeLimitError);
+    expect(source.destroyed).toBe(true);
+    expect(sut.written).toBeLessThanOrEqual(100_000);
+    expect(await removedSoon(sut.path)).toBe(true);
+  });
+
+  it('lets a body through up to the cap', async () => {
+    const sut = new Download('nar/e.nar', dir, { maxSize: 4 });
+    let size = 0;
+    await sut.run(Readable.from([Buffer.from('abcd')]), async (path) => void (size = (await stat(path)).size));
+    expect(size).toBe(4);
+  });
+});
+
+describe('Download of a compressed NAR without FileHash: decompressed and checked in the same pass', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ncps-dl-nar-'));
+  // Something NAR-sized with structure and noise, so that every codec has real work to do.
+  const nar = Buffer.concat(
+    Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.alloc(5000, i), createHash('sha512').update(String(i)).digest()])),
+  );
+  const narHash = createHash('sha256').update(nar).digest();
+  const tool = (cmd: string, args: string[]) => (data: Buffer) => execFileSync(cmd, args, { input: data, maxBuffer: 1 << 30 });
+  const compressors: Record<string, (data: Buffer) => Buffer> = {
+    xz: tool('xz', ['-c', '-6']),
+    zstd: tool('zstd', ['-c', '-q', '-19']),
+    bzip2: tool('bzip2', ['-c', '-9']),
+    br: (data) => brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }),
+    gzip: (data) => gzipSync(data),
+  };
+
+  /** `bytes` sent in small pieces, so that decoding really is incremental. */
+  const pieces = (bytes: Buffer, size = 1000) => Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));
+
+  describe.each(Object.keys(compressors))('%s', (compression) => {
+    const file = compressors[compression](nar);
+
+    it('commits bytes that decompress to NarSize bytes of NarHash', async () => {
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      let committed: Buffer | undefined;
+      await sut.run(pieces(file), async (path) => void (committed = await readFile(path)));
+      expect(committed?.equals(file)).toBe(true);
+    });
+
+    it('refuses a wrong NarHash: nothing committed, readers error, no temp file', async () => {
+      const wrong = createHash('sha256').update('another NAR').digest();
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash: wrong, narSize: nar.length } });
+      const reader = tailDownload(sut);
+      const commit = jest.fn(async () => undefined);
+      await expect(sut.run(pieces(file), commit)).rejects.toThrow(/NarHash mismatch/);
+      await expect(collect(reader)).rejects.toThrow(IntegrityError);
+      expect(commit).not.toHaveBeenCalled();
+      expect(await removedSoon(sut.path)).toBe(true);
+    });
+
+    it('refuses a NarSize larger than the decoded bytes', async () => {
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length + 1 } });
+      await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(/NarSize mismatch/);
+    });
+
+    it('stops as soon as the decoded bytes pass a smaller NarSize', async () => {
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: 1000 } });
+      const commit = jest.fn(async () => undefined);
+      await expect(sut.run(pieces(file), commit)).rejects.toThrow(/more than its NarSize of 1000/);
+      expect(commit).not.toHaveBeenCalled();
+    });
+
+    it('refuses bytes that are not valid compressed data', async () => {
+      const tampered = Buffer.from(file);
+      tampered[Math.floor(tampered.length / 2)] ^= 0x55;
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      await expect(sut.run(pieces(tampered), async () => undefined)).rejects.toThrow(IntegrityError);
+    });
+
+    it('refuses a truncated file', async () => {
+      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      await expect(sut.run(pieces(file.subarray(0, file.length - 20)), async () => undefined)).rejects.toThrow(IntegrityError);
+    });
+  });
+
+  it.each(['zstd', 'xz', 'bzip2', 'gzip', 'br'])(
+    'a %s bomb (KiBs that decode to 160 MiB, then silence) is cut at NarSize, the loop stays responsive',
+    async (compression) => {
+      const bomb = compressors[compression](Buffer.alloc(160 << 20));
+      // The bomb in small pieces, then silence: the source never ends by itself.
+      const source = new PassThrough();
+      for (let i = 0; i < bomb.length; i += 1000) source.write(bomb.subarray(i, i + 1000));
+      // bzip2 decodes whole blocks (up to ~900 kB of input): a bomb smaller than that is decoded at the end.
+      if (compression === 'bzip2') source.end();
+      const sut = new Download(`nar/bomb.${compression}`, dir, { nar: { compression, narHash, narSize: 100 << 20 } });
+      let worstLag = 0;
+      let last = performance.now();
+      const ticker = setInterval(() => {
+        worstLag = Math.max(worstLag, performance.now() - last);
+        last = performance.now();
+      }, 5);
+      try {
+        await expect(sut.run(source, async () => undefined)).rejects.toThrow(/more than its NarSize of 104857600/);
+      } finally {
+        clearInterval(ticker);
+      }
+      expect(source.destroyed).toBe(true);
+      // Generous: the machine running the tests is shared; a decoder on the event loop stalls it for seconds.
+      expect(worstLag).toBeLessThan(250);
+      expect(await removedSoon(sut.path)).toBe(true);
+    },
+    60_000,
+  );
+
+  it('refuses bytes after the end of the compressed data', async () => {
+    for (const compression of ['br', 'gzip', 'xz', 'zstd', 'bzip2']) {
+      const file = Buffer.concat([compressors[compression](nar), Buffer.from('trailing garbage')]);
+      const sut = new Download(`nar/trailing.${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(IntegrityError);
+    }
+  });
+
+  it('refuses a compression it cannot decode', async () => {
+    const sut = new Download('nar/f.nar.lz4', dir, { nar: { compression: 'lz4', narHash, narSize: nar.length } });
+    await expect(sut.run(Readable.from([nar]), async () => undefined)).rejects.toThrow(/cannot check a NAR compressed with lz4/);
   });
 });

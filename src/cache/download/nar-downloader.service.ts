@@ -10,6 +10,7 @@ import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
+import { DownloadSlot, DownloadSlots } from './download-slots';
 
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
 const ANNOUNCEMENT_TTL_MS = 15_000;
@@ -31,21 +32,28 @@ export class NarDownloader {
     private readonly upstream: UpstreamService,
     private readonly announcements: NarDownloadRepository,
     private readonly metrics: CacheMetrics,
+    private readonly slots: DownloadSlots,
   ) {}
 
-  /** The running download of `narinfo`'s NAR, started if none runs here yet. */
-  downloadFor(narinfo: NarInfoEntity): { download: Download; joined: boolean } {
+  /**
+   * The running download of `narinfo`'s NAR, started if none runs here yet. A new download waits for
+   * a client slot (see DownloadSlots) unless the caller already holds one (`slot`, a prefetch's),
+   * which it then uses; a slot given for a download that was already running is released at once.
+   */
+  downloadFor(narinfo: NarInfoEntity, slot?: DownloadSlot): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
-      () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo)),
-      (download) => this.run(download, narinfo),
+      () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
+      (download) => this.run(download, narinfo, slot),
     );
+    if (found.joined) slot?.release();
     this.metrics.download(found.joined ? 'joined' : 'started');
     return found;
   }
 
-  private async run(download: Download, narinfo: NarInfoEntity): Promise<void> {
+  private async run(download: Download, narinfo: NarInfoEntity, given?: DownloadSlot): Promise<void> {
     const hash = narinfo.url.slice('nar/'.length).split('.')[0];
+    const slot = given ?? (await this.slots.acquire('client'));
     try {
       await this.locks.withLock(downloadNarKey(hash), this.config.lock.downloadTtlMs, async () => {
         // Re-check under the lock: another instance may have stored it while we waited.
@@ -64,6 +72,8 @@ export class NarDownloader {
       download.fail(e instanceof Error ? e : new Error(String(e)));
       this.logger.warn({ hash, err: (e as Error).message }, 'NAR download failed; nothing was stored');
       throw e;
+    } finally {
+      slot.release();
     }
   }
 
@@ -101,11 +111,16 @@ export class NarDownloader {
   }
 }
 
-/** What the bytes must match: FileSize/FileHash, and NarSize/NarHash when the file is the NAR itself. */
-function expectationsOf(narinfo: NarInfoEntity): Expectations {
-  const uncompressed = narinfo.compression === 'none';
-  const size = narinfo.fileSize ?? (uncompressed ? narinfo.narSize : undefined);
-  const hashText = narinfo.fileHash ?? (uncompressed ? narinfo.narHash : null);
-  return { size, sha256: hashText ? parseHash(hashText).digest : undefined };
+/**
+ * What the bytes must match (see narKeyFor for why the key can be trusted): an uncompressed file is
+ * the NAR, so NarSize/NarHash; a compressed one FileSize/FileHash when given, and without a FileHash
+ * it must decompress to NarSize bytes of NarHash (checked in the same pass). Without any known size
+ * the transfer is cut at `maxSize`.
+ */
+export function expectationsOf(narinfo: NarInfoEntity, maxSize: number): Expectations {
+  const narHash = parseHash(narinfo.narHash).digest;
+  if (narinfo.compression === 'none') return { size: narinfo.narSize, maxSize, sha256: narHash };
+  const size = narinfo.fileSize ?? undefined;
+  if (narinfo.fileHash) return { size, maxSize, sha256: parseHash(narinfo.fileHash).digest };
+  return { size, maxSize, nar: { compression: narinfo.compression, narHash, narSize: narinfo.narSize } };
 }
-
