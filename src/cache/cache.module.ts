@@ -7,6 +7,8 @@ import { UpstreamModule } from 'src/upstream';
 import { AccessTracker } from './access-tracker.service';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
+import { DownloadSlots } from './download/download-slots';
+import { TempSweeper } from './download/temp-sweeper';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
@@ -14,12 +16,17 @@ import { CacheController } from './cache.controller';
 import { NarInfoService } from './narinfo.service';
 import { NarService } from './nar.service';
 import { InfoController } from './info.controller';
+import { ZstdEncoderPool } from './zstd-encoding';
 
 @Module({
   imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule],
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
   controllers: [InfoController, PeerController, CacheController],
-  providers: [NarInfoService, NarService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService],
+  providers: [
+    NarInfoService, NarService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService, DownloadSlots, TempSweeper,
+    // Built by hand: its constructor takes a pool size, not a dependency.
+    { provide: ZstdEncoderPool, useFactory: () => new ZstdEncoderPool() },
+  ],
   exports: [NarInfoService, NarService, DownloadRegistry],
 })
 export class CacheModule {}

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { BadRequestError, NotFoundError, UpstreamIntegrityError } from 'src/common/errors';
+import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { nix32Encode, parseHash } from 'src/nix';
 import { LockPort } from 'src/locking';
@@ -17,6 +17,7 @@ import { NarDownloader } from './download/nar-downloader.service';
 import { tailDownload } from './download/tail-reader';
 import { PeerBody, PeerStreamService } from './download/peer-stream.service';
 import { parseNarName } from './nar-name';
+import { guardUpload } from './upload-guard';
 
 export interface NarBody {
   size: number | undefined;
@@ -129,13 +130,18 @@ export class NarService {
   /**
    * Stores an uploaded NAR. Its name carries the hash of its bytes (Nix names uploads by FileHash),
    * so the body goes through a Download like an upstream fetch: spooled, checked, then made visible.
+   * `declaredLength` (Content-Length) over --cache-max-nar-size is refused before a byte is read; a
+   * body growing past it, or silent for --server-request-idle-timeout, is refused as it happens
+   * (413, 408) and its temp file removed.
    */
-  async putNar(name: string, body: Readable): Promise<void> {
+  async putNar(name: string, body: Readable, declaredLength?: number): Promise<void> {
     const nar = parseNarName(name);
     const digest = parseHash(`sha256:${nar.hash}`).digest;
+    const maxBytes = this.config.cache.maxNarSizeBytes;
+    if (declaredLength !== undefined && declaredLength > maxBytes) throw new PayloadTooLargeError(`NAR larger than ${maxBytes} bytes`);
     const upload = new Download(nar.key, this.config.cache.tempPath, { sha256: digest });
     try {
-      await upload.run(body, async (path, size) => {
+      await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }), async (path, size) => {
         await this.storage.put(nar.key, createReadStream(path));
         const now = Date.now();
         await this.narFiles.insertIfAbsent({

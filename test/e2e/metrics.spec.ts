@@ -1,39 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { NIX32_ALPHABET, nix32Encode, serializeNarInfo } from 'src/nix';
 import { LruService } from 'src/lru';
 import { STORED_SAMPLE_TTL_MS } from 'src/metrics/stored.metrics';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
+import { fakePath, gate } from 'test/support/fake-path';
 import { Scrape } from 'test/support/prometheus';
-
-/** A store path of `size` random bytes as an upstream offers it: narinfo (unsigned) and uncompressed NAR. */
-function fakePath(name: string, size: number): { hash: string; narinfo: string; narPath: string; nar: Buffer } {
-  const hash = Array.from(randomBytes(32), (b) => NIX32_ALPHABET[b % 32]).join('');
-  const nar = randomBytes(size);
-  const digest = nix32Encode(createHash('sha256').update(nar).digest());
-  const narinfo = serializeNarInfo({
-    storePath: `/nix/store/${hash}-${name}`,
-    url: `nar/${digest}.nar`,
-    compression: 'none',
-    fileHash: `sha256:${digest}`,
-    fileSize: size,
-    narHash: `sha256:${digest}`,
-    narSize: size,
-    references: [],
-    sigs: [],
-  });
-  return { hash, narinfo, narPath: `/nar/${digest}.nar`, nar };
-}
-
-/** A promise the test resolves when it wants: holds an upstream answer back. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 /**
  * GETs `url` and hangs up as soon as the response starts. node:http without an agent rather than
@@ -91,7 +64,12 @@ describe('/metrics', () => {
       upstream.serve(c.narPath, c.nar);
       upstreamHost = new URL(upstream.url).host;
       // A limit below the size of c, for the LRU test; without a schedule the LRU only runs when a test runs it.
-      server = await startApp({ 'prometheus-enabled': true, 'cache-upstream-url': [upstream.url], 'cache-max-size': '80K' });
+      server = await startApp({
+        'prometheus-enabled': true,
+        'cache-upstream-url': [upstream.url],
+        'cache-upstream-allow-unsigned': [upstream.url],
+        'cache-max-size': '80K',
+      });
     });
     afterAll(async () => {
       await server?.close();
