@@ -8,6 +8,7 @@ import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { AppModule } from 'src/app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
+import { limitIdleClients } from 'src/idle-clients';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
@@ -21,16 +22,45 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   });
   const fastify = adapter.getInstance();
   echoRequestIds(fastify);
-  // Bodies are handed to handlers as streams: NARs are never buffered, narinfos are read with a limit.
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  streamBodies(fastify);
+  limitIdleClients(fastify.server, config.server.requestIdleTimeoutMs);
+  closeAfterUnreadBody(fastify);
   drainOnClose(fastify, config.server.shutdownTimeoutMs);
+  // bodyParser off: Nest would add JSON and form parsers that buffer, bypassing streamBodies.
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
+    bodyParser: false,
   });
   app.useLogger(app.get(Logger));
   for (const warning of config.warnings) new NestLogger('Config').warn(warning);
   return app;
+}
+
+/**
+ * Every handler gets its body as a stream, whatever the Content-Type (or none): NARs are never
+ * buffered, narinfos are read with a limit. A request without a body (no Content-Length, or 0)
+ * gets the empty stream of its own request, so an empty upload is judged like any other body (400),
+ * never a crash on `undefined`.
+ */
+function streamBodies(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    if (request.body === undefined) request.body = request.raw;
+    done();
+  });
+}
+
+/**
+ * A response sent before its request's body arrived whole (a refused upload: too large, too slow,
+ * not allowed) closes the connection after it: the rest of that body is not worth receiving, and
+ * it must not be read as the next request.
+ */
+function closeAfterUnreadBody(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (!request.raw.complete) reply.header('connection', 'close');
+    done(null, payload);
+  });
 }
 
 /**

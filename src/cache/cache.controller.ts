@@ -5,9 +5,9 @@ import { NarInfoService } from './narinfo.service';
 import { NarService } from './nar.service';
 import { parseNarInfoName } from './nar-name';
 import { parseRange } from './http-range';
-import { GetTokenGuard } from './get-token.guard';
+import { TokenGuard } from './token.guard';
 import { VerbGuard, AllowVerb } from './verb.guard';
-import { isUncompressedNar, wantsZstd, zstdEncode } from './zstd-encoding';
+import { ZstdEncoderPool, isUncompressedNar, wantsZstd } from './zstd-encoding';
 
 const NARINFO_TYPE = 'text/x-nix-narinfo';
 const NAR_TYPE = 'application/x-nix-nar';
@@ -17,11 +17,12 @@ const NAR_TYPE = 'application/x-nix-nar';
  * /upload/, where `nix copy --to http://host/upload` sends its uploads.
  */
 @Controller()
-@UseGuards(GetTokenGuard, VerbGuard)
+@UseGuards(TokenGuard, VerbGuard)
 export class CacheController {
   constructor(
     private readonly narInfos: NarInfoService,
     private readonly nars: NarService,
+    private readonly zstd: ZstdEncoderPool,
   ) {}
 
   @Get([':name', 'upload/:name'])
@@ -71,12 +72,13 @@ export class CacheController {
       const { start, end } = body.range;
       reply.status(206).header('content-range', `bytes ${start}-${end}/${body.size}`);
       reply.header('content-length', end - start + 1);
-    } else if (wantsZstd(name, req.headers)) {
-      // An uncompressed NAR, to a client that accepts zstd: encoded on the fly, as ncps does.
+    } else if (wantsZstd(name, req.headers) && this.zstd.hasRoom()) {
+      // An uncompressed NAR, to a client that accepts zstd: encoded on the fly (on a worker thread),
+      // as ncps does. With every encoder busy the identity bytes go out instead (see ZstdEncoderPool).
       // Range requests (handled above) always get the identity bytes, so resuming keeps working.
       reply.header('content-encoding', 'zstd').header('vary', 'accept-encoding');
       reply.removeHeader('accept-ranges');
-      await reply.send(zstdEncode(body.stream));
+      await reply.send(this.zstd.encode(body.stream));
       return;
     } else if (body.size !== undefined) {
       reply.header('content-length', body.size);
@@ -97,7 +99,8 @@ export class CacheController {
   @AllowVerb('put')
   @HttpCode(204)
   async putNar(@Param('name') name: string, @Req() req: FastifyRequest): Promise<void> {
-    await this.nars.putNar(name, req.body as Readable);
+    const declared = req.headers['content-length'];
+    await this.nars.putNar(name, req.body as Readable, declared ? Number(declared) : undefined);
   }
 
   @Delete(['nar/:name', 'upload/nar/:name'])

@@ -1,5 +1,5 @@
 import { BadRequestError } from 'src/common/errors';
-import { Compression, compressionFromExtension, isNarHashPart, isStorePathHash, narExtension } from 'src/nix';
+import { Compression, compressionFromExtension, isNarHashPart, isStorePathHash, narExtension, NixFormatError, parseHash } from 'src/nix';
 
 /** `<hash>.narinfo` → the store path hash, or a 400 naming what is wrong. */
 export function parseNarInfoName(name: string): string {
@@ -21,10 +21,24 @@ export function parseNarName(name: string): NarName {
   const match = /^([^./]+)\.nar(?:\.([a-z0-9]+))?$/.exec(name);
   if (!match) throw new BadRequestError('expected <hash>.nar[.ext]');
   const [, hash, ext] = match;
-  if (!isNarHashPart(hash)) throw new BadRequestError('invalid NAR hash');
+  if (!isNarHashPart(hash) || !decodes(hash)) throw new BadRequestError('invalid NAR hash');
   const compression = compressionFromExtension(ext ?? '');
   if (compression === null) throw new BadRequestError(`unknown NAR extension .${ext}`);
   return { hash, compression, key: narKey(hash, compression) };
+}
+
+/**
+ * 52 nix32 characters hold 260 bits, 4 more than a sha256: a name whose top character sets them
+ * looks like a hash but is not one, and must be refused here rather than fail later as a 500.
+ */
+function decodes(hash: string): boolean {
+  try {
+    parseHash(`sha256:${hash}`);
+    return true;
+  } catch (e) {
+    if (e instanceof NixFormatError) return false;
+    throw e;
+  }
 }
 
 export function narKey(hash: string, compression: Compression): string {

@@ -5,9 +5,12 @@ import { LockingModule } from 'src/locking';
 import { StorageModule } from 'src/storage';
 import { UpstreamModule } from 'src/upstream';
 import { HealthController } from './health.controller';
+import { HealthDetailsPolicy } from './health-details.policy';
+import { HealthProbe } from './health-probe.service';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), DatabaseModule, StorageModule, LockingModule, UpstreamModule],
   controllers: [HealthController],
+  providers: [HealthProbe, HealthDetailsPolicy],
 })
 export class HealthModule {}

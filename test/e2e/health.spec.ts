@@ -85,6 +85,7 @@ describe('/health with PostgreSQL, S3 and Redis locks', () => {
       'cache-lock-backend': 'redis',
       'cache-redis-addrs': [redis.address],
       'cache-upstream-url': [upstream.url],
+      'cache-upstream-allow-unsigned': [upstream.url],
     });
   }, 60_000);
 

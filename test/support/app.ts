@@ -22,7 +22,7 @@ export interface RunningApp {
  */
 export async function startApp(flags: Record<string, unknown> = {}): Promise<RunningApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ncps-app-'));
-  const config = buildConfig(
+  const config = await configOrCleanUp(dataDir, () =>
     resolveOptions({
       flags: {
         'server-addr': '127.0.0.1:0',
@@ -50,4 +50,14 @@ export async function startApp(flags: Record<string, unknown> = {}): Promise<Run
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A configuration refused (what some tests expect) leaves no data directory behind. */
+async function configOrCleanUp(dataDir: string, resolve: () => ReturnType<typeof resolveOptions>): Promise<NcpsConfig> {
+  try {
+    return buildConfig(resolve());
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 }
