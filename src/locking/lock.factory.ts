@@ -18,9 +18,12 @@ export interface LockPortOptions {
   postgres?: PostgresDriverOptions;
   /** How long start-up waits for the backend's first connection before going on (the breaker takes over). */
   readyTimeoutMs?: number;
+  /** Period of the acquire/release probe of the health key (0: none). */
+  probeIntervalMs?: number;
 }
 
 const BREAKER_DEFAULTS = { failureThreshold: 5, cooldownMs: 10_000 };
+const PROBE_INTERVAL_MS = 5000;
 
 /** The one place that turns `--cache-lock-backend` into a LockPort. */
 export async function createLockPort(
@@ -40,8 +43,15 @@ export async function createLockPort(
       allowDegradedMode: lock.allowDegradedMode,
       retry: lock.retry,
       breaker: { ...BREAKER_DEFAULTS, ...options.breaker },
+      probeIntervalMs: options.probeIntervalMs ?? PROBE_INTERVAL_MS,
     });
-    await port.ready(options.readyTimeoutMs ?? 5000);
+    try {
+      await port.ready(options.readyTimeoutMs ?? 5000);
+    } catch (error) {
+      // A misconfiguration (credentials, certificate, topology): stop reconnecting, and fail the start.
+      await port.close();
+      throw error;
+    }
     return port;
   };
 

@@ -5,9 +5,11 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { LockPort } from './lock.port';
 
 /**
- * `/health` entry of the lock backend: its name, mode (local / distributed / degraded) and whether it
- * answers. An unreachable distributed backend is `down` (503) unless degraded mode is allowed, in which
- * case locks fall back to local ones and the entry stays `up` with mode `degraded`.
+ * `/health` entry of the lock backend: its name, mode (local / distributed / degraded), whether lock
+ * operations work, and the circuit breaker's state. A distributed backend is judged by what requests
+ * see: the breaker (opened by failing acquisitions) and an acquire/release probe of a health key, not
+ * only a PING. When locks fail it is `down` (503) unless degraded mode is allowed, in which case locks
+ * fall back to local ones and the entry stays `up` with mode `degraded`.
  */
 @Injectable()
 export class LockHealthIndicator {
@@ -25,9 +27,10 @@ export class LockHealthIndicator {
     } catch (error) {
       problem = error instanceof Error ? error.message : String(error);
     }
-    const { backend, mode, detail } = this.lock.status();
-    if (!problem) return indicator.up({ backend, mode, reachable: true, ...(detail ? { detail } : {}) });
-    if (this.config.lock.allowDegradedMode) return indicator.up({ backend, mode: 'degraded', reachable: false, detail: problem });
-    return indicator.down({ backend, mode, reachable: false, detail: problem });
+    const { backend, mode, detail, breaker } = this.lock.status();
+    const extra = breaker ? { breaker } : {};
+    if (!problem) return indicator.up({ backend, mode, reachable: true, ...extra, ...(detail ? { detail } : {}) });
+    if (this.config.lock.allowDegradedMode) return indicator.up({ backend, mode: 'degraded', reachable: false, ...extra, detail: problem });
+    return indicator.down({ backend, mode, reachable: false, ...extra, detail: problem });
   }
 }

@@ -16,6 +16,8 @@ export interface LockBackendStatus {
   backend: 'local' | 'redis' | 'postgres';
   mode: LockMode;
   reachable: boolean;
+  /** State of the circuit breaker in front of a distributed backend. */
+  breaker?: 'closed' | 'open' | 'half-open';
   detail?: string;
 }
 

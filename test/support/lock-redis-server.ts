@@ -51,37 +51,53 @@ export class PrivateRedis {
       : [`port ${this.port}`];
     const file = join(this.dir, 'redis.conf');
     writeFileSync(file, [...listen, 'bind 127.0.0.1', 'save ""', 'appendonly no', `dir ${this.dir}`, ...config].join('\n'));
-    const child = spawn('/usr/bin/redis-server', [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process = child;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 5000);
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}:\n${output}`));
-      });
-    });
+    this.process = await spawnRedisServer(file, 'redis-server', 5000);
   }
 
   /** Kills the server at once (SIGKILL): clients see their connections drop. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await killRedisServer(child);
   }
 
   async destroy(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts `redis-server` on a config file and resolves once it accepts connections; rejects (with its
+ * output) when it exits first or is not ready within `timeoutMs`.
+ */
+export async function spawnRedisServer(configFile: string, label: string, timeoutMs: number): Promise<ChildProcess> {
+  const child = spawn('/usr/bin/redis-server', [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${label} did not start:\n${output}`));
+    }, timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${code}:\n${output}`));
+    });
+  });
+  return child;
+}
+
+/** SIGKILL, waiting for the exit: clients see their connections drop, as with a crashed machine. */
+export async function killRedisServer(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
 }

@@ -9,6 +9,15 @@ import { ReleaseSignals } from './release.signals';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once `condition` holds; fails after `ms`. */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
+
 /** An in-memory backend whose availability and release announcements the tests control. */
 class FakeDriver implements LockDriver {
   readonly backend = 'redis';
@@ -16,6 +25,8 @@ class FakeDriver implements LockDriver {
   readonly signals = new ReleaseSignals();
   attempts = 0;
   down = false;
+  /** Lock operations fail while PING still answers (a cluster missing a master, a full server, ...). */
+  locksFail = false;
   announceReleases = true;
   readonly leases = new Set<AbortController>();
 
@@ -25,6 +36,7 @@ class FakeDriver implements LockDriver {
         this.attempts += 1;
         await sleep(1);
         if (this.down) throw new LockBackendError('connect ECONNREFUSED 127.0.0.1:6379');
+        if (this.locksFail) throw new LockBackendError('CLUSTERDOWN Hash slot not served');
         const holder = this.holders.get(key) ?? { writer: false, readers: 0 };
         if (holder.writer || (!shared && holder.readers > 0)) return null;
         if (shared) holder.readers += 1;
@@ -256,5 +268,66 @@ describe('DistributedLock', () => {
       }),
     ).resolves.toBe('done');
     expect(messages()).toContain('failed to release lock');
+  });
+  describe('health: what requests see', () => {
+    it('reports acquisitions failing even while the backend answers PING', async () => {
+      const sut = make();
+      await expect(sut.check()).resolves.toBeUndefined();
+      driver.locksFail = true;
+      // A successful probe is reused for a second; the next check probes again.
+      await expect(sut.check()).resolves.toBeUndefined();
+      await sleep(1000);
+      await expect(sut.check()).rejects.toThrow('lock probe failed: CLUSTERDOWN Hash slot not served');
+      // A failed one is not reused: the backend may be back.
+      driver.locksFail = false;
+      await expect(sut.check()).resolves.toBeUndefined();
+      driver.locksFail = true;
+      await sleep(1000);
+      await expect(sut.check()).rejects.toThrow('lock probe failed');
+      expect(sut.status()).toMatchObject({ reachable: false, breaker: 'closed', detail: 'lock probe failed: CLUSTERDOWN Hash slot not served' });
+      for (let i = 0; i < 3; i++) await sut.withLock('k', 1000, async () => undefined).catch(() => undefined);
+      expect(sut.status()).toMatchObject({ reachable: false, breaker: 'open' });
+      await expect(sut.check()).rejects.toThrow(/^circuit breaker open: CLUSTERDOWN/);
+    });
+
+    it('probes the health key on its own: notices an outage without traffic, and recovers after the cool-down', async () => {
+      const sut = make({ probeIntervalMs: 20 });
+      try {
+        await until(() => driver.attempts >= 2);
+        expect(driver.holders.size).toBe(0); // every probe gave its lock back
+        driver.locksFail = true;
+        const failing = Date.now();
+        await until(() => sut.status().breaker === 'open');
+        expect(Date.now() - failing).toBeLessThan(1000); // three probes, 20 ms apart
+        expect(sut.status()).toMatchObject({ reachable: false, breaker: 'open' });
+        expect(messages()).toContain('circuit breaker open: Redis is unavailable');
+        driver.locksFail = false;
+        const recovering = Date.now();
+        // After the cool-down (200 ms), a probe is the trial that closes the breaker.
+        await until(() => sut.status().breaker === 'closed');
+        expect(Date.now() - recovering).toBeGreaterThanOrEqual(150);
+        expect(sut.status()).toEqual({ backend: 'redis', mode: 'distributed', reachable: true, breaker: 'closed' });
+        await expect(sut.check()).resolves.toBeUndefined();
+      } finally {
+        await sut.close();
+      }
+    });
+
+    it('does not probe while the breaker refuses calls', async () => {
+      const sut = make({ breaker: { failureThreshold: 1, cooldownMs: 10_000 } });
+      driver.locksFail = true;
+      await expect(sut.check()).rejects.toThrow();
+      const attempts = driver.attempts;
+      await sleep(1100);
+      await expect(sut.check()).rejects.toThrow('circuit breaker open');
+      expect(driver.attempts).toBe(attempts);
+    });
+
+    it('reports degraded, not unreachable-and-refusing, when degraded mode is allowed', async () => {
+      const sut = make({ allowDegradedMode: true });
+      driver.locksFail = true;
+      await expect(sut.check()).rejects.toThrow();
+      expect(sut.status()).toMatchObject({ mode: 'degraded', reachable: false });
+    });
   });
 });

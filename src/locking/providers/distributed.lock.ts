@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { LockUnavailableError } from 'src/common/errors';
 import { backoffDelay, RetryPolicy } from '../lock.backoff';
@@ -6,7 +7,7 @@ import { LockFailureReason } from '../lock.metrics';
 import { LockBackendStatus, LockLease, LockMode, LockPort, TryLockResult } from '../lock.port';
 import { LockTelemetry } from '../lock.telemetry';
 import { lockLogFields } from '../lock.keys';
-import { DriverLease, LockDriver } from './lock.driver';
+import { DriverLease, LockBackendError, LockDriver } from './lock.driver';
 import { KeyedRwMutex } from './local.rw-mutex';
 import { ReleaseWatch } from './release.signals';
 
@@ -15,7 +16,13 @@ export interface DistributedLockOptions {
   /** Polling between wake-ups, and retries of backend errors (`maxAttempts` of them per acquisition). */
   retry: RetryPolicy;
   breaker: Pick<CircuitBreakerOptions, 'failureThreshold' | 'cooldownMs'>;
+  /** Every this often, a lock on this instance's health key is taken and given back (none when unset). */
+  probeIntervalMs?: number;
 }
+
+/** A probe result this recent answers /health without another round trip. */
+const PROBE_FRESH_MS = 1000;
+const PROBE_TTL_MS = 5000;
 
 /** Acquired without the backend: the breaker is open (or the backend failed) and degraded mode is allowed. */
 const DEGRADED = Symbol('degraded');
@@ -40,6 +47,13 @@ export class DistributedLock extends LockPort {
   private readonly breaker: CircuitBreaker;
   private readonly failureReason: LockFailureReason;
   private lastError: string | undefined;
+  /** The health key of this instance: probes never contend with other instances' probes. */
+  private readonly healthKey = `health:${randomBytes(6).toString('hex')}`;
+  private probing: Promise<void> | undefined;
+  private probedAt = 0;
+  /** Why the last probe failed; undefined after a successful one. */
+  private probeError: string | undefined;
+  private readonly probeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly driver: LockDriver,
@@ -49,6 +63,10 @@ export class DistributedLock extends LockPort {
     super();
     this.failureReason = `${driver.backend}_error`;
     this.breaker = new CircuitBreaker(options.breaker, (state, previous) => this.breakerChanged(state, previous));
+    if (options.probeIntervalMs) {
+      this.probeTimer = setInterval(() => void this.probe(), options.probeIntervalMs);
+      this.probeTimer.unref();
+    }
   }
 
   override async withLock<T>(key: string, ttlMs: number, fn: (lease: LockLease) => Promise<T>): Promise<T> {
@@ -63,19 +81,39 @@ export class DistributedLock extends LockPort {
     return this.acquiredValue(await this.run(key, ttlMs, true, true, fn));
   }
 
+  /**
+   * What requests see: the backend is reachable while the breaker is closed (real acquisitions
+   * succeed) and the last probe succeeded.
+   */
   override status(): LockBackendStatus {
-    const state = this.breaker.state;
-    const reachable = state === 'closed';
+    const breaker = this.breaker.state;
+    const reachable = breaker === 'closed' && !this.probeError;
+    const detail =
+      breaker !== 'closed'
+        ? `circuit breaker ${breaker}${this.lastError ? `: ${this.lastError}` : ''}`
+        : this.probeError && `lock probe failed: ${this.probeError}`;
     return {
       backend: this.driver.backend,
       mode: !reachable && this.options.allowDegradedMode ? 'degraded' : 'distributed',
       reachable,
-      detail: reachable ? undefined : `circuit breaker ${state}${this.lastError ? `: ${this.lastError}` : ''}`,
+      breaker,
+      ...(detail ? { detail } : {}),
     };
   }
 
-  override check(): Promise<void> {
-    return this.driver.check();
+  /**
+   * For /health: throws when the backend's own check fails (servers that do not answer PING, a Redis
+   * Cluster master down), and while lock operations fail although it answers: the breaker is not
+   * closed (requests are refused or failing), or an acquire/release of the health key failed.
+   * Probes again unless the last probe succeeded less than a second ago.
+   */
+  override async check(): Promise<void> {
+    // A failed probe is not trusted for long either: the backend may be back (a request just used it).
+    if (this.probeError || Date.now() - this.probedAt >= PROBE_FRESH_MS) await this.probe();
+    // The backend's own words first: they name the servers that do not answer.
+    await this.driver.check();
+    const { reachable, detail } = this.status();
+    if (!reachable) throw new LockBackendError(detail ?? 'lock backend unreachable');
   }
 
   /** Waits (bounded) for the backend's first connection. */
@@ -83,8 +121,37 @@ export class DistributedLock extends LockPort {
     return this.driver.ready(timeoutMs);
   }
 
-  override close(): Promise<void> {
-    return this.driver.close();
+  override async close(): Promise<void> {
+    clearInterval(this.probeTimer);
+    await this.probing;
+    await this.driver.close();
+  }
+
+  /**
+   * Takes and gives back this instance's health key, as a request would take a lock. The outcome feeds
+   * the breaker, so an outage is noticed without traffic, and after the cool-down the probe is the
+   * trial that closes the breaker again. While the breaker refuses, there is nothing to probe.
+   */
+  private probe(): Promise<void> {
+    this.probing ??= (async () => {
+      if (!this.breaker.tryPass()) return;
+      const contention = this.driver.contend(this.healthKey, PROBE_TTL_MS, false, false);
+      try {
+        // Held (null) cannot happen to a key of our own; it would still prove the backend answers.
+        await (await contention.attempt())?.release();
+        this.probeError = undefined;
+        this.breaker.success();
+      } catch (error) {
+        this.probeError = this.lastError = error instanceof Error ? error.message : String(error);
+        this.breaker.failure();
+      } finally {
+        await contention.end();
+      }
+    })().finally(() => {
+      this.probedAt = Date.now();
+      this.probing = undefined;
+    });
+    return this.probing;
   }
 
   private acquiredValue<T>(result: TryLockResult<T>): T {

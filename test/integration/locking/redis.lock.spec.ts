@@ -2,42 +2,13 @@ import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { LockPort } from 'src/locking';
-import { RetryPolicy } from 'src/locking/lock.backoff';
 import { createLockPort } from 'src/locking/lock.factory';
 import { PrivateRedis } from 'test/support/lock-redis-server';
 import { deleteRedisKeys, lockTestConfig, sleep, testKeyPrefix } from 'test/support/lock-services';
-import { describeLockConformance, LockFixture } from './lock.conformance';
+import { describeLockConformance } from './lock.conformance';
+import { redisLockFixture } from './redis.fixture';
 
-function redisFixture(): LockFixture {
-  const keyPrefix = testKeyPrefix();
-  const opened: LockPort[] = [];
-  const open = async (retry?: RetryPolicy): Promise<LockPort> => {
-    const port = await createLockPort(lockTestConfig('redis', { keyPrefix, retry }), new Registry());
-    opened.push(port);
-    return port;
-  };
-  return {
-    instances: (count, retry) => Promise.all(Array.from({ length: count }, () => open(retry))),
-    // An instance that holds the lock and then loses every connection without releasing it: the lock
-    // lives on until its TTL runs out (between 2/3 and all of it, depending on the last extension).
-    holdAndVanish: async (key, ttlMs) => {
-      const crashing = await open();
-      await new Promise<void>((entered) => {
-        void crashing.withLock(key, ttlMs, () => {
-          entered();
-          return new Promise(() => undefined);
-        });
-      });
-      return { vanish: () => crashing.close(), freedWithinMs: [ttlMs / 2, ttlMs + 1000] };
-    },
-    closeAll: async () => {
-      await Promise.all(opened.map((port) => port.close()));
-      await deleteRedisKeys(keyPrefix);
-    },
-  };
-}
-
-describeLockConformance('redis', redisFixture);
+describeLockConformance('redis', () => redisLockFixture());
 
 describe('redis provider', () => {
   let keyPrefix: string;
@@ -66,7 +37,7 @@ describe('redis provider', () => {
       expect(ttl).toBeLessThanOrEqual(5000);
     });
     expect(await redis.exists(`${keyPrefix}download:nar:abc`)).toBe(0);
-    expect(sut.status()).toEqual({ backend: 'redis', mode: 'distributed', reachable: true });
+    expect(sut.status()).toEqual({ backend: 'redis', mode: 'distributed', reachable: true, breaker: 'closed' });
     await expect(sut.check()).resolves.toBeUndefined();
   });
 
@@ -149,7 +120,7 @@ describe('redis provider', () => {
   });
 });
 
-describe('redis provider with several servers (Redlock quorum)', () => {
+describe('redis provider with several independent servers (--cache-redis-redlock-quorum)', () => {
   let servers: PrivateRedis[];
   let sut: LockPort;
 
@@ -158,13 +129,13 @@ describe('redis provider with several servers (Redlock quorum)', () => {
     servers = await Promise.all([0, 1, 2].map(() => PrivateRedis.start()));
     const retry = { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 50, jitter: false };
     sut = await createLockPort(
-      lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: servers.map((server) => server.address), retry }),
+      lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: servers.map((server) => server.address), retry, redis: { redlockQuorum: true } }),
       new Registry(),
       { breaker: { failureThreshold: 100 } },
     );
   });
   afterAll(async () => {
-    await sut.close();
+    await sut?.close();
     await Promise.all(servers.map((server) => server.destroy()));
   });
 
@@ -213,20 +184,71 @@ describe('redis provider with ACL credentials and a database number', () => {
     }
   });
 
-  it('reports a wrong password without ever showing it', async () => {
+  it('refuses to start with a wrong password, saying so without ever showing it', async () => {
     const config = lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'ncps', password: 'wrong-secret-value' } });
-    const sut = await createLockPort(config, new Registry(), { readyTimeoutMs: 500 });
+    const logged: unknown[] = [];
+    jest.spyOn(Logger.prototype, 'error').mockImplementation((...args: unknown[]) => void logged.push(args));
     try {
-      await sleep(200);
-      const error = await sut.check().catch((e: unknown) => e as Error);
+      const started = await createLockPort(config, new Registry(), { readyTimeoutMs: 3000 }).catch((e: unknown) => e as Error);
+      if (started instanceof LockPort) await started.close();
+      const error = started as Error;
       expect(error).toBeInstanceOf(Error);
-      expect(error?.message).toMatch(/WRONGPASS|unreachable/);
-      expect(error?.message).not.toContain('wrong-secret-value');
-      const failure = await sut.withLock('lru', 2000, async () => undefined).catch((e: unknown) => e as Error);
-      expect(failure?.message).not.toContain('wrong-secret-value');
-      expect(sut.status().detail ?? '').not.toContain('wrong-secret-value');
+      expect(error.message).toMatch(/^Redis at 127\.0\.0\.1:\d+ refused the credentials of user "ncps" \(WRONGPASS/);
+      expect(error.message).not.toContain('wrong-secret-value');
+      expect(JSON.stringify(logged)).not.toContain('wrong-secret-value');
+      expect(logged.length).toBeGreaterThan(0);
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
+});
+
+describe('redis provider started while its single server is down', () => {
+  it('fails lock calls until the server answers, then finds out what it is and locks there', async () => {
+    const server = await PrivateRedis.start();
+    await server.stop();
+    const retry = { maxAttempts: 0, initialDelayMs: 10, maxDelayMs: 50, jitter: false };
+    const sut = await createLockPort(
+      lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], retry }),
+      new Registry(),
+      { readyTimeoutMs: 300, breaker: { failureThreshold: 100 } },
+    );
+    try {
+      await expect(sut.withLock('lru', 1000, async () => undefined)).rejects.toMatchObject({ reason: 'backend_error' });
+      await expect(sut.check()).rejects.toThrow(/Redis unreachable/);
+      await server.start();
+      const client = new Redis(server.port, '127.0.0.1');
+      try {
+        const deadline = Date.now() + 10_000;
+        let seen: number | undefined;
+        while (seen === undefined && Date.now() < deadline) {
+          await sleep(100);
+          seen = await sut.withLock('lru', 1000, () => client.exists('ncps:lock:lru')).catch(() => undefined);
+        }
+        expect(seen).toBe(1); // the plain layout: a standalone server
+      } finally {
+        await client.quit();
+      }
+      await expect(sut.check()).resolves.toBeUndefined();
     } finally {
       await sut.close();
+      await server.destroy();
+    }
+  });
+});
+
+describe('redis provider with an ACL user that may not run INFO', () => {
+  it('takes the single server for a plain one and locks there', async () => {
+    const server = await PrivateRedis.start({ config: ['user default off', 'user locks on >p4ss ~* &* +@all -info'] });
+    const config = lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'locks', password: 'p4ss' } });
+    const sut = await createLockPort(config, new Registry());
+    try {
+      await expect(sut.withLock('lru', 5000, async () => 'locked')).resolves.toBe('locked');
+      await expect(sut.check()).resolves.toBeUndefined();
+    } finally {
+      await sut.close();
+      await server.destroy();
     }
   });
 });
