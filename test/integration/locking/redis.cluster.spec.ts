@@ -165,10 +165,11 @@ describe('redis cluster with replicas: a master fails over', () => {
 
   beforeAll(async () => {
     replicated = await RedisCluster.start({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 });
+    // The shipped retry policy and breaker: what a deployment gets without tuning.
     sut = await createLockPort(
-      lockTestConfig('redis', { keyPrefix, redisAddrs: replicated.addresses, retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 200, jitter: false } }),
+      lockTestConfig('redis', { keyPrefix, redisAddrs: replicated.addresses, retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2000, jitter: true } }),
       new Registry(),
-      { breaker: { failureThreshold: 5, cooldownMs: 500 }, probeIntervalMs: 200 },
+      { probeIntervalMs: 200 },
     );
   }, 60_000);
   afterAll(async () => {
@@ -176,7 +177,7 @@ describe('redis cluster with replicas: a master fails over', () => {
     await replicated?.destroy();
   });
 
-  it('follows the promoted replica: locks on the failed master\'s slots work again without a restart', async () => {
+  it('survives a master failover: requests on its slots wait for the promoted replica, none fails', async () => {
     const port = sut!;
     const key = 'download:nar:failover';
     const slot = hashSlot(`${keyPrefix}{${key}}`);
@@ -185,7 +186,8 @@ describe('redis cluster with replicas: a master fails over', () => {
     await victim.kill();
     const killed = Date.now();
 
-    // Requests keep coming; while no master serves the slot they fail with the lock error (a 503), never hang.
+    // Requests keep coming; while no master serves the slot they wait (client redirections, lock
+    // retries), bounded: none hangs, none fails.
     const errors = new Set<string>();
     let recoveredAt = 0;
     while (!recoveredAt && Date.now() - killed < 20_000) {
@@ -199,7 +201,7 @@ describe('redis cluster with replicas: a master fails over', () => {
       }
     }
     expect(recoveredAt).toBeGreaterThan(0);
-    expect([...errors].filter((name) => name !== 'LockUnavailableError')).toEqual([]);
+    expect([...errors]).toEqual([]);
     const promoted = await replicated.masterOf(slot);
     expect(promoted.port).not.toBe(victim.port);
     // Every lock works again, on every slot, and /health agrees.
