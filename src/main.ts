@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
-import { runCli } from 'src/cli/cli';
-import { processEnvironment } from 'src/config/environment';
+import { holdYoungGeneration, startupComplete } from 'src/cli/startup-heap';
+
+// Before the CLI and the application load (required below, not imported, to keep that order).
+holdYoungGeneration();
+require('reflect-metadata');
+const { runCli } = require('src/cli/cli') as typeof import('src/cli/cli');
+const { processEnvironment } = require('src/config/environment') as typeof import('src/config/environment');
 
 runCli(process.argv.slice(2), processEnvironment()).then(
   (code) => {
+    // `serve` gave the heap its growth back once listening; other commands are done by now.
+    startupComplete();
     if (code !== 0) process.exit(code);
   },
   (e: unknown) => {

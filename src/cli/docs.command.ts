@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { renderConfigExample } from 'src/config/example';
 import { renderConfigurationReference } from 'src/config/reference';
 
 /** Prints the generated configuration documents (used by `npm run docs:config`). */
@@ -11,5 +10,9 @@ export function registerDocs(program: Command): void {
   program
     .command('config-example')
     .description('Print a commented example configuration file with every key')
-    .action(() => void process.stdout.write(renderConfigExample()));
+    .action(async () => {
+      // Loaded here: the example is YAML, and every `ncps serve` would keep the serialiser otherwise.
+      const { renderConfigExample } = await import('src/config/example');
+      process.stdout.write(renderConfigExample());
+    });
 }

@@ -4,6 +4,7 @@ import { INestApplication } from '@nestjs/common';
 import { createApp, listen } from 'src/bootstrap';
 import { ignoreHangups, notifyReady } from 'src/lifecycle/service-manager';
 import { addConfigOptions, configFromCommand } from './options';
+import { startupComplete } from './startup-heap';
 
 export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
   const serve = program
@@ -13,6 +14,7 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
       const config = configFromCommand(serve, env);
       const app = await createApp(config);
       const url = await listen(app, config);
+      startupComplete();
       const logger = new Logger('Server');
       logger.log(
         { url, cache_hostname: config.cache.hostname, storage: config.storage.kind, database: config.database.dialect, lock_backend: config.lock.backend },

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
 import { ConfigError, OptionSpec, OptionValue, parseOptionValue } from './option';
 import { OPTIONS } from './options';
 import { OptionValues } from './build-config';
@@ -64,6 +64,9 @@ function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+  // The YAML parser is loaded only when there is a file to read: most servers are configured by flags
+  // or the environment, and it would stay in memory for nothing.
+  const { parse: parseYaml } = require('yaml') as typeof Yaml;
   let tree: unknown;
   try {
     tree = parseYaml(text) ?? {};

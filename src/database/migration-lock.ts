@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createConnection } from 'mysql2/promise';
 import { DataSource } from 'typeorm';
 import { isRetryableDatabaseError } from './retry';
 
@@ -68,6 +67,8 @@ export async function withPostgresMigrationLock<T>(dataSource: DataSource, work:
 export async function withMysqlMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   const o = dataSource.options;
   if (o.type !== 'mysql') throw new Error('withMysqlMigrationLock needs a MySQL data source');
+  // Loaded here, not at the top: a server on another database never needs mysql2.
+  const { createConnection } = await import('mysql2/promise');
   const connection = await createConnection({
     host: o.host,
     port: o.port,

@@ -5,11 +5,10 @@ import { CircuitBreakerOptions } from './circuit-breaker';
 import { LockMetrics } from './lock.metrics';
 import { LockPort } from './lock.port';
 import { LockTelemetry } from './lock.telemetry';
-import { DistributedLock } from './providers/distributed.lock';
 import { LocalLockProvider } from './providers/local.lock';
-import { LockDriver } from './providers/lock.driver';
-import { PostgresDriverOptions, PostgresLockDriver } from './providers/postgres.lock';
-import { RedisDriverOptions, RedisLockDriver } from './providers/redis.lock';
+import type { LockDriver } from './providers/lock.driver';
+import type { PostgresDriverOptions } from './providers/postgres.lock';
+import type { RedisDriverOptions } from './providers/redis.lock';
 
 /** Knobs that are not user options: defaults fit production; tests shorten them. */
 export interface LockPortOptions {
@@ -34,7 +33,10 @@ export async function createLockPort(
   const metrics = new LockMetrics(registry);
   const telemetry = new LockTelemetry(metrics);
   const { lock } = config;
+  // The distributed providers and their clients (ioredis, redlock, pg) are loaded only when configured:
+  // a single instance on local locks never pays for them in start-up time or memory.
   const distributed = async (driver: LockDriver): Promise<LockPort> => {
+    const { DistributedLock } = await import('./providers/distributed.lock');
     metrics.prime(
       lock.allowDegradedMode ? ['distributed', 'degraded'] : ['distributed'],
       ['timeout', `${driver.backend}_error`, 'circuit_breaker', 'lost'],
@@ -62,10 +64,14 @@ export async function createLockPort(
       // The seed's troubleshooting greps for this line to tell a single-instance setup.
       new Logger('Locks').log({ backend }, 'using local locks');
       return new LocalLockProvider(telemetry);
-    case 'redis':
+    case 'redis': {
+      const { RedisLockDriver } = await import('./providers/redis.lock');
       return distributed(new RedisLockDriver(lock, options.redis));
-    case 'postgres':
+    }
+    case 'postgres': {
+      const { PostgresLockDriver } = await import('./providers/postgres.lock');
       return distributed(new PostgresLockDriver(lock, config.database, options.postgres));
+    }
     default: {
       const unknown: never = backend;
       throw new Error(`unknown lock backend: ${String(unknown)}`);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NcpsConfig, StorageConfig } from 'src/config/config';
 import { ConfigModule } from 'src/config/config.module';
-import { LocalStorage, S3Storage, StorageHealthIndicator, StorageModule, StoragePort } from 'src/storage';
+import { LocalStorage, StorageHealthIndicator, StorageModule, StoragePort } from 'src/storage';
+import { S3Storage } from 'src/storage/providers/s3.storage';
 import { S3rverHandle, startS3rver } from 'test/support/s3rver';
 
 /** Only `storage` is read by StorageModule. */
