@@ -1,6 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { LoggerModule } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { ConfigModule } from 'src/config/config.module';
 import { CacheModule } from 'src/cache/cache.module';
@@ -9,7 +8,7 @@ import { HealthModule } from 'src/health/health.module';
 import { LruModule } from 'src/lru';
 import { MetricsModule } from 'src/metrics/metrics.module';
 import { PrometheusModule } from 'src/metrics/prometheus.module';
-import { loggerOptions } from 'src/logging/logger.options';
+import { LoggingModule } from 'src/logging/logging.module';
 
 @Module({})
 export class AppModule {
@@ -18,7 +17,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerOptions(config)),
+        LoggingModule.forRoot(config),
         MetricsModule,
         HealthModule,
         CacheModule,

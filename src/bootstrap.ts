@@ -14,11 +14,14 @@ import { limitIdleClients } from 'src/idle-clients';
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
   // HEAD is routed explicitly: an implicit HEAD would run the GET handler and could start a download.
   // return503OnClosing off: while draining, requests already on a connection are served, not refused.
+  // skipMiddie: no Nest middleware is used (request logging is a Fastify hook, see LoggingModule), so
+  // no request pays for running an empty middleware chain; adding one would fail loudly at start.
   const adapter = new FastifyAdapter({
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 256 },
     genReqId: requestId,
     return503OnClosing: false,
+    skipMiddie: true,
   });
   const fastify = adapter.getInstance();
   echoRequestIds(fastify);
@@ -58,9 +61,19 @@ function streamBodies(fastify: FastifyInstance): void {
  */
 function closeAfterUnreadBody(fastify: FastifyInstance): void {
   fastify.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.raw.complete) reply.header('connection', 'close');
+    if (!request.raw.complete && hasBody(request.raw)) reply.header('connection', 'close');
     done(null, payload);
   });
+}
+
+/**
+ * Whether the request announced a body. One without is not `complete` yet while its headers are
+ * being handled (Node marks it so just after): an answer given right away (a refused token on a
+ * route Fastify serves itself) must not cost the client its connection.
+ */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**

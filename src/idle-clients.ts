@@ -41,8 +41,8 @@ export function limitIdleClients(server: Server, idleMs: number): void {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     current.set(socket, { req, res });
-    // Node resets the socket timeout for keep-alive between requests; every request gets it again.
-    socket.setTimeout(idleMs);
+    // No need to re-arm the timeout here: between keep-alive requests Node sets the socket's timeout
+    // to keepAliveTimeout, and gives it server.timeout (idleMs) again when the next request begins.
     res.once('close', () => {
       if (current.get(socket)?.res === res) current.delete(socket);
     });

@@ -9,12 +9,12 @@ import { TokenGuard } from './token.guard';
 import { VerbGuard, AllowVerb } from './verb.guard';
 import { ZstdEncoderPool, isUncompressedNar, wantsZstd } from './zstd-encoding';
 
-const NARINFO_TYPE = 'text/x-nix-narinfo';
 const NAR_TYPE = 'application/x-nix-nar';
 
 /**
  * The binary cache protocol: narinfos at the root, NARs under nar/. Every route also answers under
- * /upload/, where `nix copy --to http://host/upload` sends its uploads.
+ * /upload/, where `nix copy --to http://host/upload` sends its uploads. Narinfo reads are served by
+ * NarInfoRoutes, without Nest's dispatch (see HotRoutes).
  */
 @Controller()
 @UseGuards(TokenGuard, VerbGuard)
@@ -24,18 +24,6 @@ export class CacheController {
     private readonly nars: NarService,
     private readonly zstd: ZstdEncoderPool,
   ) {}
-
-  @Get([':name', 'upload/:name'])
-  async getNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const text = await this.narInfos.getNarInfo(parseNarInfoName(name));
-    await reply.header('content-type', NARINFO_TYPE).send(text);
-  }
-
-  @Head([':name', 'upload/:name'])
-  async headNarInfo(@Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    const text = await this.narInfos.getNarInfo(parseNarInfoName(name));
-    await reply.header('content-type', NARINFO_TYPE).header('content-length', Buffer.byteLength(text)).send();
-  }
 
   @Put([':name', 'upload/:name'])
   @AllowVerb('put')
@@ -55,11 +43,14 @@ export class CacheController {
   @Get(['nar/:name', 'upload/nar/:name'])
   async getNar(@Param('name') name: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     let unsatisfiable = false;
-    const body = await this.nars.getNar(name, (size) => {
-      const r = parseRange(req.headers.range, size);
+    const header = req.headers.range;
+    // Without a Range header there is nothing to choose once the size is known: on S3 that saves a HEAD.
+    const pickRange = header === undefined ? undefined : (size: number) => {
+      const r = parseRange(header, size);
       unsatisfiable = r.kind === 'unsatisfiable';
       return r.kind === 'range' ? r.range : undefined;
-    });
+    };
+    const body = await this.nars.getNar(name, pickRange);
     reply.header('content-type', NAR_TYPE);
     // Ranges work whenever the length is known in advance (always for stored NARs).
     if (body.size !== undefined) reply.header('accept-ranges', 'bytes');

@@ -14,6 +14,8 @@ import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
 import { CacheController } from './cache.controller';
 import { NarInfoService } from './narinfo.service';
+import { HotRoutes } from './hot-routes';
+import { NarInfoRoutes } from './narinfo.routes';
 import { NarService } from './nar.service';
 import { InfoController } from './info.controller';
 import { ZstdEncoderPool } from './zstd-encoding';
@@ -23,7 +25,7 @@ import { ZstdEncoderPool } from './zstd-encoding';
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
   controllers: [InfoController, PeerController, CacheController],
   providers: [
-    NarInfoService, NarService, AccessTracker, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService, DownloadSlots, TempSweeper,
+    NarInfoService, NarService, AccessTracker, HotRoutes, NarInfoRoutes, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService, DownloadSlots, TempSweeper,
     // Built by hand: its constructor takes a pool size, not a dependency.
     { provide: ZstdEncoderPool, useFactory: () => new ZstdEncoderPool() },
   ],

@@ -14,8 +14,11 @@ export class DomainErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
   catch(error: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const req = host.switchToHttp().getRequest<FastifyRequest>();
+    this.answer(error, host.switchToHttp().getRequest<FastifyRequest>(), host.switchToHttp().getResponse<FastifyReply>());
+  }
+
+  /** The same for the routes Fastify serves without Nest (see hot-routes.ts). */
+  answer(error: unknown, req: FastifyRequest, reply: FastifyReply): void {
     if (clientIsGone(req, reply)) {
       this.logger.log({ req_id: req.id, url: req.url, reason: errorMessage(error) }, 'no answer sent: the connection is closed');
       reply.raw.destroy();

@@ -51,7 +51,8 @@ export class NarService {
     if (stored) return stored.size;
     const running = this.downloads.get(key);
     if (running && running.state !== 'failed') return running.expectedSize;
-    const narinfo = await this.narInfos.findOneByUrl(key);
+    // A narinfo just answered may still be on its way to the database: the downloader knows its row.
+    const narinfo = this.downloader.expectedRow(key) ?? (await this.narInfos.findOneByUrl(key));
     if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
     return narinfo.fileSize ?? undefined;
   }
@@ -62,13 +63,16 @@ export class NarService {
    */
   async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody> {
     const { key } = parseNarName(name);
-    const fromStorage = await this.readStored(key, range);
+    // Fetching here means it was not stored when that began: join it without a storage lookup (nor its read lock).
+    const running = this.downloads.get(key);
+    const joinable = running?.fetching ? running : undefined;
+    const fromStorage = joinable ? null : await this.readStored(key, range);
     this.metrics.lookup('nar', fromStorage ? 'hit' : 'miss');
     if (fromStorage) return fromStorage;
     const distributed = this.config.lock.backend !== 'local';
-    let download = this.downloads.get(key);
+    let download = joinable ?? this.downloads.get(key);
     if (!download) {
-      const narinfo = await this.narInfos.findOneByUrl(key);
+      const narinfo = this.downloader.expectedRow(key) ?? (await this.narInfos.findOneByUrl(key));
       if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
       const fromPeer = distributed ? await this.peers.open(key) : null;
       if (fromPeer) return this.peerBody(key, fromPeer);
@@ -80,7 +84,8 @@ export class NarService {
     const fromPeer = distributed ? await this.peers.waitForPeer(key, download.ready) : null;
     if (fromPeer) return this.peerBody(key, fromPeer);
     await download.ready;
-    if (download.foundInStorage) {
+    // Done: committed, and its temp file may be gone already.
+    if (download.foundInStorage || download.state === 'done') {
       const stored = await this.readStored(key, range);
       if (stored) return stored;
       throw new NotFoundError('NAR not found');
@@ -117,13 +122,9 @@ export class NarService {
   /** Read under the NAR's read lock, held until the stream ends: the LRU never deletes a NAR being read. */
   private readStored(key: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody | null> {
     return openUnderReadLock(this.locks, key, this.config.lock.downloadTtlMs, async () => {
-      const stored = await this.storage.head(key);
-      if (!stored) return null;
-      const wanted = range?.(stored.size);
-      const stream = await this.storage.read(key, wanted);
-      if (!stream) return null;
-      this.access.narFileServed(key);
-      return { size: stored.size, range: wanted, stream };
+      const stored = await this.storage.openRead(key, range);
+      if (stored) this.access.narFileServed(key);
+      return stored;
     });
   }
 

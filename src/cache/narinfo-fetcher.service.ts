@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { NarInfoEntity, NarInfoRepository } from 'src/database';
+import { NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
@@ -14,6 +14,9 @@ import { rowFromNarInfo } from './narinfo-record';
 /**
  * A narinfo miss: asks the upstreams (under the cluster-wide `download:narinfo:<hash>` lock), rewrites
  * the NAR URL to our own stable scheme, stores the narinfo and starts fetching its NAR in the background.
+ * The answer goes out as soon as the narinfo is verified and its row built: the lock is held until
+ * the row is stored, so another request (here or on another instance) waits for it and reads the
+ * same row, and a NAR request meanwhile finds the row at the NarDownloader.
  */
 @Injectable()
 export class NarInfoFetcher {
@@ -30,9 +33,15 @@ export class NarInfoFetcher {
     private readonly slots: DownloadSlots,
   ) {}
 
-  /** The stored narinfo row after fetching it, or null when no healthy upstream has it. */
-  async fetch(hash: string): Promise<NarInfoEntity | null> {
-    const row = await this.locks.withLock(downloadNarInfoKey(hash), this.config.lock.downloadTtlMs, async () => {
+  /**
+   * The narinfo row after fetching it, or null when no healthy upstream has it. A fetched row is
+   * returned as built, not read back (under the lock nobody else writes this hash), and before its
+   * insert ended (see above).
+   */
+  async fetch(hash: string): Promise<NewNarInfo | null> {
+    let answer!: (row: NewNarInfo) => void;
+    const answered = new Promise<NewNarInfo>((resolve) => (answer = resolve));
+    const locked = this.locks.withLock(downloadNarInfoKey(hash), this.config.lock.downloadTtlMs, async () => {
       const existing = await this.narInfos.findByHash(hash);
       if (existing) return existing;
       const found = await this.upstream.findNarInfo(hash);
@@ -41,17 +50,29 @@ export class NarInfoFetcher {
       // Our URL: by FileHash like Nix's own, never a compressed file by its NarHash (see narKeyFor).
       const key = narKeyFor(hash, info);
       const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
-      await this.narInfos.insertIfAbsent(
-        rowFromNarInfo(
-          hash,
-          { ...info, url: key, sigs },
-          // An upstream allowed unsigned had nothing to check against: never signed by us (see getNarInfo).
-          { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, verified: found.upstream.verified, now: Date.now() },
-        ),
+      const fetched = rowFromNarInfo(
+        hash,
+        { ...info, url: key, sigs },
+        // An upstream allowed unsigned had nothing to check against: never signed by us (see getNarInfo).
+        { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, verified: found.upstream.verified, now: Date.now() },
       );
+      const forget = this.downloader.expectRow(fetched);
+      // Logged before the answer, while the request's log context (and its id) is still open.
       this.logger.log({ hash, upstream: found.upstream.url }, 'narinfo fetched from upstream');
-      return this.narInfos.findByHash(hash);
+      answer(fetched);
+      try {
+        await this.narInfos.insertIfAbsent(fetched);
+      } catch (e) {
+        // Already answered: the next request fetches it again.
+        this.logger.warn({ hash, err: (e as Error).message }, 'narinfo answered but not stored');
+      } finally {
+        forget();
+      }
+      return fetched;
     });
+    // A failure before the answer is thrown by the race; after it, the insert's is logged above.
+    locked.catch(() => undefined);
+    const row = await Promise.race([answered, locked]);
     if (row) void this.prefetch(row);
     return row;
   }
@@ -61,7 +82,7 @@ export class NarInfoFetcher {
    * starts its own download at client priority instead of queueing behind prefetches; the prefetch
    * then joins it (and gives its slot back). A dropped prefetch does nothing.
    */
-  private async prefetch(row: NarInfoEntity): Promise<void> {
+  private async prefetch(row: NewNarInfo): Promise<void> {
     const slot = await this.slots.acquire('prefetch');
     if (!slot) {
       this.logger.debug({ hash: row.hash }, 'NAR prefetch dropped: too many downloads waiting');

@@ -1,10 +1,10 @@
-import { NarInfoEntity, NewNarInfo } from 'src/database';
+import { NewNarInfo, ServedNarInfo } from 'src/database';
 import { NarInfo, isCompression } from 'src/nix';
 
 /** Database row → the narinfo as we serve it (without our signature, which is added on the way out). */
-export function narInfoFromRow(row: NarInfoEntity): NarInfo {
+export function narInfoFromRow(row: ServedNarInfo): NarInfo {
   // Compression is validated before every write; anything else means the row was edited by hand.
-  if (!isCompression(row.compression)) throw new Error(`narinfo ${row.hash} has unknown compression in the database`);
+  if (!isCompression(row.compression)) throw new Error(`narinfo of ${row.storePath} has unknown compression in the database`);
   return {
     storePath: row.storePath,
     url: row.url,

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
-import { NarInfoRepository } from 'src/database';
+import { NarInfoRepository, ServedNarInfo } from 'src/database';
 import { NarInfo, NixFormatError, PublicKey, parseNarInfo, parsePublicKey, serializeNarInfo, storePathHash } from 'src/nix';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
@@ -14,16 +14,24 @@ import { AccessTracker } from './access-tracker.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { parseNarName } from './nar-name';
 import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
+import { NarInfoTexts } from './narinfo-texts';
 import { assertTrustedUpload, uploadOutcome } from './narinfo-upload';
 
 /** Largest narinfo body we accept on PUT; real ones are a few KB even with many references. */
 export const MAX_NARINFO_BYTES = 1024 * 1024;
+
+/**
+ * Narinfos whose served bytes are kept (see NarInfoTexts): about 1.5 KB each with their row, so some
+ * 15 MB when full, for a hit that costs a lookup and a write instead of serializing and signing.
+ */
+const REMEMBERED_NARINFOS = 10_000;
 
 /** Decides how narinfo requests are answered: from the database, from upstream, or not at all. */
 @Injectable()
 export class NarInfoService {
   /** Keys whose signature makes an upload acceptable under --cache-require-trusted-signature. */
   private readonly uploadKeys: PublicKey[];
+  private readonly texts = new NarInfoTexts(REMEMBERED_NARINFOS);
 
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
@@ -38,16 +46,31 @@ export class NarInfoService {
     this.uploadKeys = config.cache.uploadTrustedKeys.map(parsePublicKey);
   }
 
-  /** The narinfo text to serve, signed by us when configured. */
-  async getNarInfo(hash: string): Promise<string> {
-    const stored = await this.narInfos.findByHash(hash);
-    this.metrics.lookup('narinfo', stored ? 'hit' : 'miss');
-    const row = stored ?? (await this.fetcher.fetch(hash));
+  /**
+   * The stored narinfo of `hash`, as the bytes to serve (signed by us when configured and its row is
+   * verified), or null when it is not stored (then see fetchNarInfo).
+   */
+  async storedNarInfo(hash: string): Promise<Buffer | null> {
+    const row = await this.narInfos.findServedByHash(hash);
+    if (!row) return null;
+    this.metrics.lookup('narinfo', 'hit');
+    this.access.narInfoServed(hash);
+    return this.texts.bytesFor(hash, row, this.render);
+  }
+
+  /** A narinfo that is not stored: fetched from an upstream and stored, as storedNarInfo would serve it. */
+  async fetchNarInfo(hash: string): Promise<Buffer> {
+    this.metrics.lookup('narinfo', 'miss');
+    const row = await this.fetcher.fetch(hash);
     if (!row) throw new NotFoundError('narinfo not found');
     this.access.narInfoServed(hash);
-    const info = narInfoFromRow(row);
-    return serializeNarInfo(this.config.cache.signNarinfo && row.verified ? this.signing.sign(info) : info);
+    return this.texts.bytesFor(hash, row, this.render);
   }
+
+  private readonly render = (row: ServedNarInfo): Buffer => {
+    const info = narInfoFromRow(row);
+    return Buffer.from(serializeNarInfo(this.config.cache.signNarinfo && row.verified ? this.signing.sign(info) : info));
+  };
 
   /** `declaredLength` is the request's Content-Length, checked before any byte is read. */
   async putNarInfo(hash: string, body: Readable, declaredLength?: number): Promise<void> {
@@ -81,12 +104,15 @@ export class NarInfoService {
         }
         if (uploadOutcome(await this.narInfos.findByHash(hash), info) === 'unchanged') return;
         await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
+        this.texts.forget(hash);
       }),
     );
   }
 
   async deleteNarInfo(hash: string): Promise<void> {
-    if (!(await this.narInfos.deleteByHash(hash))) throw new NotFoundError('narinfo not found');
+    const deleted = await this.narInfos.deleteByHash(hash);
+    this.texts.forget(hash);
+    if (!deleted) throw new NotFoundError('narinfo not found');
   }
 }
 

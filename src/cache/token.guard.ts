@@ -40,26 +40,55 @@ const digest = (secret: string): Buffer => createHash('sha256').update(secret).d
  * lengths: equal-length SHA-256 digests are compared with timingSafeEqual, and every candidate is checked.
  */
 export function matchesOneOf(presented: string | undefined, accepted: readonly string[]): boolean {
+  return matchesOneDigestOf(presented, accepted.map(digest));
+}
+
+function matchesOneDigestOf(presented: string | undefined, accepted: readonly Buffer[]): boolean {
   if (presented === undefined) return false;
   const mine = digest(presented);
-  return accepted.reduce((found, token) => timingSafeEqual(mine, digest(token)) || found, false);
+  return accepted.reduce((found, token) => timingSafeEqual(mine, token) || found, false);
 }
 
 /**
- * Authenticates every request of a controller by its method: reads with the get token, writes (PUT,
- * DELETE) with the put token. Listed first in @UseGuards, so an unauthenticated write is answered 401
- * before anything else, a disabled verb included: who has no token learns nothing about the cache.
+ * The token check of every route, with the configured tokens digested once: reads with the get token,
+ * writes (PUT, DELETE) with the put token. Used by TokenGuard and by the routes served straight by
+ * Fastify (see hot-routes.ts).
+ */
+export class AccessTokens {
+  private readonly reads: Buffer[];
+  private readonly writes: Buffer[];
+
+  constructor(cache: Pick<NcpsConfig['cache'], 'getToken' | 'putToken'>) {
+    this.reads = acceptedTokens('GET', cache).map(digest);
+    this.writes = acceptedTokens('PUT', cache).map(digest);
+  }
+
+  /** Throws UnauthorizedError unless the Authorization header carries a token accepted for `method`. */
+  check(method: string, authorization: string | undefined): void {
+    const read = READ_METHODS.has(method);
+    const accepted = read ? this.reads : this.writes;
+    if (accepted.length > 0 && !matchesOneDigestOf(presentedToken(authorization), accepted)) {
+      throw new UnauthorizedError(read ? 'a valid token is required' : 'a valid put token is required to write');
+    }
+  }
+}
+
+/**
+ * Authenticates every request of a controller by its method (see AccessTokens). Listed first in
+ * @UseGuards, so an unauthenticated write is answered 401 before anything else, a disabled verb
+ * included: who has no token learns nothing about the cache.
  */
 @Injectable()
 export class TokenGuard implements CanActivate {
-  constructor(@Inject(NCPS_CONFIG) private readonly config: NcpsConfig) {}
+  private readonly tokens: AccessTokens;
+
+  constructor(@Inject(NCPS_CONFIG) config: NcpsConfig) {
+    this.tokens = new AccessTokens(config.cache);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<FastifyRequest>();
-    const accepted = acceptedTokens(req.method, this.config.cache);
-    if (accepted.length > 0 && !matchesOneOf(presentedToken(req.headers.authorization), accepted)) {
-      throw new UnauthorizedError(READ_METHODS.has(req.method) ? 'a valid token is required' : 'a valid put token is required to write');
-    }
+    this.tokens.check(req.method, req.headers.authorization);
     return true;
   }
 }

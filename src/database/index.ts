@@ -1,6 +1,6 @@
 export { DatabaseModule } from './database.module';
 export { DatabaseHealthIndicator } from './database.health';
-export { NarInfoRepository, NewNarInfo, LruCandidate } from './repositories/narinfo.repository';
+export { NarInfoRepository, NewNarInfo, LruCandidate, ServedNarInfo } from './repositories/narinfo.repository';
 export { NarFileRepository, NewNarFile, UnreferencedNarFile } from './repositories/nar-file.repository';
 export { ConfigRepository } from './repositories/config.repository';
 export { NarDownloadRepository } from './repositories/nar-download.repository';

@@ -1,8 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { Params } from 'nestjs-pino';
-import { LoggerOptions, stdTimeFunctions } from 'pino';
+import { Level, LoggerOptions, stdTimeFunctions } from 'pino';
 import { NcpsConfig } from 'src/config/config';
-import { requestId } from './request-id';
 import { MASK, secretMasker, secretValues } from './secrets';
 
 /** Paths of log fields that carry secrets whatever their value; pino replaces them. */
@@ -26,7 +24,24 @@ export interface LogOutput {
 /** Statuses of /health are its answer, not a failure of ncps: a 503 there is a warning, not an error. */
 const HEALTH_URL = '/health';
 
-export function loggerOptions(config: NcpsConfig, output: LogOutput = { tty: process.stdout.isTTY === true }): Params {
+/**
+ * How the lines of one request's end are written: at which level, with which message, and which
+ * requests are not logged at all. Named as pino-http names them; applied by logRequests.
+ */
+export interface RequestLogOptions {
+  customLogLevel: (req: IncomingMessage, res: ServerResponse) => Level;
+  /** For responses below 500, and hang-ups. */
+  customSuccessMessage: (req: IncomingMessage, res: ServerResponse) => string;
+  /** For 5xx responses. */
+  customErrorMessage: (req: IncomingMessage, res: ServerResponse) => string;
+  autoLogging: { ignore: (req: IncomingMessage) => boolean };
+}
+
+/** Options of the root logger and of request logging, in the shape nestjs-pino takes (`ncps lru run` passes them on). */
+export function loggerOptions(
+  config: NcpsConfig,
+  output: LogOutput = { tty: process.stdout.isTTY === true },
+): { pinoHttp: LoggerOptions & RequestLogOptions } {
   const format: LoggerOptions = output.tty
     ? {
         transport: {
@@ -43,20 +58,14 @@ export function loggerOptions(config: NcpsConfig, output: LogOutput = { tty: pro
       level: config.logLevel,
       redact: { paths: REDACTED_PATHS, censor: MASK },
       ...(maskSecrets ? { hooks: { streamWrite: maskSecrets } } : {}),
-      // Fastify assigns the id (src/logging/request-id.ts); this only serves requests it never saw.
-      genReqId: requestId,
-      customLogLevel: (req: IncomingMessage, res: ServerResponse, err?: Error) => {
-        if (err || res.statusCode >= 500) return req.url === HEALTH_URL && !err ? 'warn' : 'error';
+      customLogLevel: (req, res) => {
+        if (res.statusCode >= 500) return req.url === HEALTH_URL ? 'warn' : 'error';
         // A client hanging up mid-body is normal on a cache (Nix cancels substitutions): not an error.
         if (!res.writableFinished) return 'info';
         return res.statusCode >= 400 ? 'info' : 'debug';
       },
       customSuccessMessage: (_req, res) => (res.writableFinished ? 'request completed' : 'client closed the connection'),
       customErrorMessage: (_req, res) => (res.writableFinished ? 'request failed' : 'client closed the connection'),
-      // For a 5xx without an exception pino-http makes up an Error whose stack only shows pino-http itself.
-      customErrorObject: (_req, res, error: Error, fields: Record<string, unknown>) =>
-        error.message === `failed with status code ${res.statusCode}` ? { ...fields, err: undefined } : fields,
-      quietReqLogger: true,
       // Load balancers probe these every few seconds.
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/pubkey' },
     },

@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Registry } from 'prom-client';
-import { Readable } from 'node:stream';
-import { meteredStream } from './metered-stream';
 
 export type CacheLookupKind = 'narinfo' | 'nar';
 export type CacheLookupResult = 'hit' | 'miss';
@@ -9,6 +7,7 @@ export type CacheLookupResult = 'hit' | 'miss';
 export type DownloadUse = 'started' | 'joined';
 
 const KINDS: readonly CacheLookupKind[] = ['narinfo', 'nar'];
+const RESULTS: readonly CacheLookupResult[] = ['hit', 'miss'];
 
 /**
  * What the cache itself does: lookups answered from what is stored (hit) or not (miss: fetched from
@@ -20,6 +19,11 @@ export class CacheMetrics {
   private readonly lookups: Counter<'kind' | 'result'>;
   private readonly downloads: Counter<'result'>;
   private readonly fetchedBytes: Counter<never>;
+  /**
+   * Lookups since the last scrape, added to `lookups` when it is collected: a cache hit then costs an
+   * increment, not the hashing of its labels.
+   */
+  private readonly uncounted: Record<CacheLookupKind, Record<CacheLookupResult, number>> = { narinfo: { hit: 0, miss: 0 }, nar: { hit: 0, miss: 0 } };
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -28,6 +32,7 @@ export class CacheMetrics {
       help: 'Narinfo and NAR lookups by kind (narinfo, nar) and result: hit (stored here) or miss (fetched, joined or not found)',
       labelNames: ['kind', 'result'],
       registers,
+      collect: () => this.countLookups(),
     });
     this.downloads = new Counter({
       name: 'ncps_nar_downloads_total',
@@ -40,22 +45,33 @@ export class CacheMetrics {
       help: 'NAR bytes received from upstream caches (failed and rejected downloads included)',
       registers,
     });
-    for (const kind of KINDS) for (const result of ['hit', 'miss'] as const) this.lookups.inc({ kind, result }, 0);
+    for (const kind of KINDS) for (const result of RESULTS) this.lookups.inc({ kind, result }, 0);
     this.downloads.inc({ result: 'started' }, 0);
     this.downloads.inc({ result: 'joined' }, 0);
     this.fetchedBytes.inc(0);
   }
 
   lookup(kind: CacheLookupKind, result: CacheLookupResult): void {
-    this.lookups.inc({ kind, result });
+    this.uncounted[kind][result]++;
+  }
+
+  private countLookups(): void {
+    for (const kind of KINDS) {
+      for (const result of RESULTS) {
+        const count = this.uncounted[kind][result];
+        if (count === 0) continue;
+        this.uncounted[kind][result] = 0;
+        this.lookups.inc({ kind, result }, count);
+      }
+    }
   }
 
   download(result: DownloadUse): void {
     this.downloads.inc({ result });
   }
 
-  /** The upstream body of a NAR, counted as it arrives (so a long download shows up while it runs). */
-  countFetched(body: Readable): Readable {
-    return meteredStream(body, (bytes) => this.fetchedBytes.inc(bytes));
+  /** Bytes of a NAR received from an upstream, counted as they arrive (so a long download shows up while it runs). */
+  fetched(bytes: number): void {
+    this.fetchedBytes.inc(bytes);
   }
 }

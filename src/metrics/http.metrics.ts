@@ -2,10 +2,10 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { meteredStream } from './metered-stream';
 
 /** Body kinds counted in ncps_served_bytes_total, recognised by the content type the cache routes set. */
 const SERVED_KINDS: Readonly<Record<string, 'nar' | 'narinfo'>> = {
@@ -75,8 +75,23 @@ export class HttpMetrics implements OnModuleInit {
     const type = String(reply.getHeader('content-type') ?? '').split(';')[0].trim();
     const kind = SERVED_KINDS[type];
     if (!kind || payload === null || payload === undefined) return payload;
-    if (payload instanceof Readable) return meteredStream(payload, (bytes) => this.servedBytes.inc({ kind }, bytes));
+    if (payload instanceof Readable) {
+      countWrites(reply.raw, (bytes) => this.servedBytes.inc({ kind }, bytes));
+      return payload;
+    }
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) this.servedBytes.inc({ kind }, Buffer.byteLength(payload));
     return payload;
   }
+}
+
+/**
+ * Counts the body bytes handed to `response`, as they are written. Wrapping the body stream in a
+ * Transform to count them would also take a stored NAR off its fast path (FileReadStream.pipe).
+ */
+function countWrites(response: ServerResponse, count: (bytes: number) => void): void {
+  const write = response.write.bind(response) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  response.write = ((chunk: unknown, ...rest: unknown[]) => {
+    count(typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).byteLength);
+    return write(chunk, ...rest);
+  }) as ServerResponse['write'];
 }

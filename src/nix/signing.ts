@@ -104,7 +104,16 @@ export function verifySignature(publicKeys: readonly PublicKey[], fingerprint: s
   const signature = decodeBase64(sig.slice(colon + 1));
   if (signature?.length !== SIGNATURE_BYTES) return false;
   const data = Buffer.from(fingerprint);
-  return publicKeys.some((key) => key.name === name && verify(null, data, publicKeyObject(key.key), signature));
+  return publicKeys.some((key) => key.name === name && verify(null, data, verifyingKey(key), signature));
+}
+
+/** Like signingKeys: a KeyObject per trusted key (building one costs more than verifying with it). */
+const verifyingKeys = new WeakMap<PublicKey, KeyObject>();
+
+function verifyingKey(key: PublicKey): KeyObject {
+  let object = verifyingKeys.get(key);
+  if (!object) verifyingKeys.set(key, (object = publicKeyObject(key.key)));
+  return object;
 }
 
 /** True when any of the narinfo's Sigs verifies with one of the keys. */

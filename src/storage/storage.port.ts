@@ -11,6 +11,13 @@ export interface StoredObject {
   size: number;
 }
 
+/** An object opened for reading: its size, the range chosen in it (none: all of it), and those bytes. */
+export interface OpenedObject {
+  size: number;
+  range?: ByteRange;
+  stream: Readable;
+}
+
 export interface PutResult {
   size: number;
   /** false when an object with this key already existed; the existing one is kept. */
@@ -26,6 +33,9 @@ export interface PutResult {
  *   a failure midway (source error, backend error) leaves no object and no partial upload behind.
  *   Keys are content-addressed, so when the key already exists the existing object is kept.
  * - `read` returns null for a missing key; with a range it returns exactly those bytes.
+ * - `openRead` is `head` then `read` in one step, for serving: `pickRange(size)` chooses the range once
+ *   the size is known (undefined: the whole object). It costs less than the two calls: on local
+ *   storage an open without a stat, on S3 one request instead of two when no range is asked.
  * - `delete` returns whether something was deleted; deleting a missing key is not an error.
  * - `check` is a cheap real probe used by /health; it throws an Error whose message explains the problem.
  */
@@ -34,6 +44,7 @@ export abstract class StoragePort {
   abstract put(key: string, source: Readable): Promise<PutResult>;
   abstract head(key: string): Promise<StoredObject | null>;
   abstract read(key: string, range?: ByteRange): Promise<Readable | null>;
+  abstract openRead(key: string, pickRange?: (size: number) => ByteRange | undefined): Promise<OpenedObject | null>;
   abstract delete(key: string): Promise<boolean>;
   abstract list(prefix?: string): AsyncIterable<StoredObject>;
   abstract check(): Promise<void>;

@@ -85,6 +85,8 @@ export function guardNarBody(res: IncomingMessage, label: string, idleTimeoutMs:
   return { body: new GuardedBody(res, label, idleTimeoutMs, contentLength), contentLength };
 }
 
+const BODY_BUFFER_BYTES = 256 * 1024;
+
 class GuardedBody extends Transform {
   private received = 0;
   private timer?: NodeJS.Timeout;
@@ -95,7 +97,8 @@ class GuardedBody extends Transform {
     private readonly idleTimeoutMs: number,
     private readonly expectedLength: number | undefined,
   ) {
-    super();
+    // Room for a few socket reads (64 KiB each): the response is not paused and resumed around every one.
+    super({ writableHighWaterMark: BODY_BUFFER_BYTES });
     // Node emits a broken response's error only to listeners: without this one it would just end.
     source.on('error', (error) => this.destroy(error instanceof UpstreamUnavailableError ? error : truncated(label, error)));
     source.on('close', () => {
@@ -128,8 +131,12 @@ class GuardedBody extends Transform {
     callback(error);
   }
 
+  /** Restarts the idle countdown (one timer, refreshed per chunk). */
   private armIdleTimer(): void {
-    clearTimeout(this.timer);
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
     this.timer = setTimeout(() => {
       // A full buffer means our reader is the slow one: the upstream is not to blame.
       if (this.writableNeedDrain) return this.armIdleTimer();

@@ -133,6 +133,8 @@ describe('/metrics', () => {
       const aBody = await read(await aClient);
       expect(aBody.equals(a.nar)).toBe(true);
       narBytes += aBody.length;
+      // The last byte goes out once the bytes are verified; storing them may finish just after.
+      await until('the download of a is stored', async () => (await scrape()).value('ncps_nar_downloads_in_flight') === 0);
       const aHit = await read(await get(a.narPath));
       expect(aHit.equals(a.nar)).toBe(true);
       narBytes += aHit.length;
@@ -225,6 +227,7 @@ describe('/metrics', () => {
     it('counts LRU runs and what they evicted', async () => {
       expect((await get(`/${c.hash}.narinfo`)).status).toBe(200);
       expect(Buffer.from(await (await get(c.narPath)).arrayBuffer()).equals(c.nar)).toBe(true);
+      await until('the download of c is stored', async () => (await scrape()).value('ncps_nar_downloads_in_flight') === 0);
       const before = await scrape();
       const summary = await server.app.get(LruService).runOnce();
       if (!summary.ran) throw new Error('the LRU did not run: its lock was held');

@@ -83,6 +83,75 @@ describe('Download with tailing readers', () => {
     expect(await removedSoon(sut.path)).toBe(true);
   });
 
+  it('gives readers the last byte once the bytes are verified, before the commit ends', async () => {
+    const sut = new Download('nar/r.nar', dir, { size: data.length, sha256: sha });
+    const reader = tailDownload(sut);
+    let finishCommit: (() => void) | undefined;
+    const run = sut.run(slowSource(data), () => new Promise<void>((resolve) => (finishCommit = resolve)));
+    const body = await collect(reader);
+    expect(body.equals(data)).toBe(true);
+    while (!finishCommit) await new Promise((r) => setTimeout(r, 1));
+    expect(sut.state).toBe('verified');
+    finishCommit();
+    await run;
+    expect(sut.state).toBe('done');
+  });
+
+  it('a reader keeps its verified bytes when the commit fails afterwards; nothing is left behind', async () => {
+    const sut = new Download('nar/s.nar', dir, { size: data.length, sha256: sha });
+    const reader = tailDownload(sut);
+    await expect(sut.run(Readable.from([data]), async () => Promise.reject(new Error('storage is full')))).rejects.toThrow(/storage is full/);
+    expect((await collect(reader)).equals(data)).toBe(true);
+    expect(await removedSoon(sut.path)).toBe(true);
+  });
+
+  it('batches tiny chunks: readers are woken per write, not per chunk', async () => {
+    const tiny = data.subarray(0, 20_000);
+    const sut = new Download('nar/t.nar', dir, { size: tiny.length, sha256: createHash('sha256').update(tiny).digest() });
+    let wakeUps = 0;
+    sut.on('progress', () => (wakeUps += 1));
+    const reader = tailDownload(sut);
+    // One byte per chunk, all at once: the way a client dribbling an upload looks after a stall.
+    const source = new PassThrough();
+    for (const byte of tiny) source.write(Buffer.of(byte));
+    source.end();
+    const [body] = await Promise.all([collect(reader), sut.run(source, async () => undefined)]);
+    expect(body.equals(tiny)).toBe(true);
+    expect(wakeUps).toBeLessThan(100);
+  });
+
+  it('serves readers from the batches it still holds and from the file alike', async () => {
+    const big = Buffer.from(Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (i * 7) % 251));
+    const sut = new Download('nar/u.nar', dir, { size: big.length, sha256: createHash('sha256').update(big).digest() });
+    const early = tailDownload(sut);
+    let late: Promise<Buffer> | undefined;
+    const run = sut.run(slowSource(big), async () => undefined);
+    // Starts once most of the file is written: its first bytes come from the file, the rest from memory.
+    sut.on('progress', () => {
+      if (!late && sut.written > 4 * 1024 * 1024) late = collect(tailDownload(sut, 12_345, big.length - 2));
+    });
+    const [all] = await Promise.all([collect(early), run]);
+    expect(all.equals(big)).toBe(true);
+    expect(late).toBeDefined();
+    expect((await late!).equals(big.subarray(12_345, big.length - 1))).toBe(true);
+    expect(sut.held(0, 10)).toBeUndefined(); // nothing is held once the download ended
+  });
+
+  it('refuses a large file that does not hash right, and takes it when it does', async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024, 3);
+    const digest = createHash('sha256').update(big).digest();
+    const tampered = Buffer.from(big);
+    tampered[5_000_000] ^= 1;
+    const sut = new Download('nar/v.nar', dir, { size: big.length, sha256: digest });
+    const reader = tailDownload(sut);
+    const commit = jest.fn(async () => undefined);
+    await expect(sut.run(slowSource(tampered), commit)).rejects.toThrow(/hash mismatch/);
+    await expect(collect(reader)).rejects.toThrow(IntegrityError);
+    expect(commit).not.toHaveBeenCalled();
+    const right = new Download('nar/w.nar', dir, { size: big.length, sha256: digest });
+    await expect(right.run(slowSource(big), commit)).resolves.toBeUndefined();
+  });
+
   it('rejects a body shorter than the expected size', async () => {
     const sut = new Download('nar/v.nar', dir, { size: data.length + 1 });
     await expect(sut.run(Readable.from([data]), async () => undefined)).rejects.toThrow(/size mismatch/);

@@ -1,16 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { Hash, createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { WriteStream, createWriteStream, mkdirSync } from 'node:fs';
+import { close, mkdirSync, openSync, writev } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { Readable, finished } from 'node:stream';
+import { promisify } from 'node:util';
+import { BatchQueue, coalesce } from './batch-queue';
 import { IntegrityError, SizeLimitError } from './integrity-error';
 import { NarExpectation, NarVerifier, createNarVerifier } from './nar-verifier';
 
 export { IntegrityError, SizeLimitError } from './integrity-error';
 
-export type DownloadState = 'running' | 'verifying' | 'done' | 'failed';
+export type DownloadState = 'running' | 'verifying' | 'verified' | 'done' | 'failed';
 
 /** What the downloaded bytes must match before they may be committed. */
 export interface Expectations {
@@ -25,15 +26,36 @@ export interface Expectations {
 }
 
 /**
+ * How far the source may run ahead of the temp file (and of the decoder, for a compressed NAR):
+ * while one write is under way the next batch gathers up to this, then the source is paused.
+ */
+const MAX_BATCH_BYTES = 1024 * 1024;
+/**
+ * Received bytes stay in memory until they are written, and the last ones written up to this size
+ * besides: readers following the download closely (the usual case) get them from there, without
+ * waiting for the file nor reading it back.
+ */
+const RECENT_BYTES = 2 * MAX_BATCH_BYTES;
+
+const writevAsync = promisify(writev);
+const closeAsync = promisify(close);
+
+/**
  * One upstream fetch of one file into a temp file, with any number of readers tailing it while it
- * grows. The bytes are verified (size, sha256) and handed to `commit` before the download counts as
- * done; on any failure readers get an error (so a client sees a broken transfer, never a short 200)
- * and nothing is committed. The temp file lives until the download ended and its last reader left.
+ * grows. The bytes are verified (size, sha256, decompressed NAR) before readers get the last byte
+ * and before they are handed to `commit`; on a failure before that, readers get an error (so a
+ * client sees a broken transfer, never a short 200) and nothing is committed. The temp file lives
+ * until the download ended and its last reader left.
  */
 export class Download extends EventEmitter {
   readonly path: string;
   state: DownloadState = 'running';
+  /** Bytes taken from the source (within the size limits): what readers may have, the last one once `verified`. */
+  received = 0;
+  /** Bytes in the temp file. */
   written = 0;
+  /** True once every byte was received and checked: readers may have all of it, even if the commit fails later. */
+  verified = false;
   /** Set once the upstream tells (Content-Length) or the expectations do. */
   expectedSize?: number;
   error?: Error;
@@ -42,8 +64,15 @@ export class Download extends EventEmitter {
   /** Resolves once readers can start: bytes are arriving, the file is in storage, or it failed. */
   readonly ready: Promise<void>;
   private markReady!: () => void;
+  /** True once `run` began: the object was not in storage then. */
+  private started = false;
   private readers = 0;
   private ended = false;
+  /** The received chunks still in memory (see RECENT_BYTES), oldest first, from offset `memoryStart`. */
+  private memory: Buffer[] = [];
+  private memoryStart = 0;
+  private memoryBytes = 0;
+  private wakeScheduled = false;
 
   constructor(
     readonly key: string,
@@ -57,6 +86,11 @@ export class Download extends EventEmitter {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
   }
 
+  /** Bytes are being fetched, or verified and being committed: the object was not in storage when it began. */
+  get fetching(): boolean {
+    return this.started && this.state !== 'done' && this.state !== 'failed';
+  }
+
   /** Nothing to fetch: the object is in storage (stored meanwhile by another instance). */
   completeFromStorage(): void {
     this.foundInStorage = true;
@@ -68,59 +102,143 @@ export class Download extends EventEmitter {
   }
 
   /**
-   * Streams `source` to the temp file, verifies it, then awaits `commit(path, size)`. Resolves when
-   * committed; rejects (and notifies readers) on any failure. A source that sends more than the
-   * expected size (or the cap) is destroyed at the first byte too many, before that byte is written;
-   * a compressed NAR is decompressed and checked in the same pass, at the decoder's pace.
+   * Takes `source` into the temp file, verifies it, releases the last byte to readers, then awaits
+   * `commit(path, size)`. Resolves when committed; rejects (and, unless the bytes were verified
+   * already, notifies readers) on any failure. A source that sends more than the expected size (or
+   * the cap) is destroyed at the first byte too many, before that byte is written. Readers may have
+   * each chunk as soon as it arrived (they are woken once per turn of the event loop, not per chunk).
+   * Each is hashed on arrival, while earlier ones are being written: the file is written in batches,
+   * one at a time; a compressed NAR without FileHash is decompressed and checked beside them, the
+   * source following the slower of the file and the decoder. `onReceived` hears of every chunk taken.
    */
-  async run(source: Readable, commit: (path: string, size: number) => Promise<void>): Promise<void> {
+  async run(source: Readable, commit: (path: string, size: number) => Promise<void>, onReceived?: (bytes: number) => void): Promise<void> {
+    this.started = true;
     this.markReady();
     let verifier: NarVerifier | undefined;
-    let sink: WriteStream | undefined;
+    let file: BatchQueue | undefined;
+    let decoder: BatchQueue | undefined;
+    let fd: number | undefined;
     try {
-      // Synchronous on purpose: no await may come between receiving `source` and piping it, or an
-      // error it emits meanwhile would have no listener.
-      const { size, maxSize, nar } = this.expectations;
-      // A decoding failure stops the transfer at once, even while the source is silent.
-      if (nar) verifier = createNarVerifier(nar, (e) => meter.destroy(e));
+      // Synchronous on purpose: no await may come between receiving `source` and listening to it, or
+      // an error it emits meanwhile would have no listener. A decoding failure stops the transfer at
+      // once, even while the source is silent.
+      if (this.expectations.nar) verifier = createNarVerifier(this.expectations.nar, (e) => source.destroy(e));
       mkdirSync(join(this.path, '..'), { recursive: true });
-      const hash = createHash('sha256');
-      const file = (sink = createWriteStream(this.path));
-      const meter = new Writable({
-        write: (chunk: Buffer, _enc, done) => {
-          const overrun = this.overrun(chunk.length, size, maxSize);
-          if (overrun) return done(overrun);
-          hash.update(chunk);
-          const written = new Promise<void>((resolve, reject) => file.write(chunk, (e) => (e ? reject(e) : resolve())));
-          // Readers may only be told about bytes the file already has: progress after the write
-          // (and after the decoder took them, so that the download follows its pace).
-          Promise.all([written, verifier?.feed(chunk)]).then(() => this.progress(chunk.length, done), done);
-        },
-        final: (done) => file.end(done),
-      });
-      file.on('error', (e) => meter.destroy(e));
-      await pipeline(source, meter);
+      const handle = (fd = openSync(this.path, 'wx'));
+      // A sink that took its queue lets the source go on; one that failed stops it.
+      const taken = (error?: Error) => {
+        if (error) source.destroy(error);
+        else if (source.isPaused() && (file?.queued ?? 0) < MAX_BATCH_BYTES && (decoder?.queued ?? 0) < MAX_BATCH_BYTES) source.resume();
+      };
+      file = new BatchQueue(async (chunks, bytes) => {
+        await writevAsync(handle, coalesce(chunks, bytes), this.written);
+        this.written += bytes;
+        this.forgetWritten();
+      }, taken);
+      const check = verifier;
+      if (check) {
+        decoder = new BatchQueue(async (chunks, bytes) => {
+          for (const chunk of coalesce(chunks, bytes)) await check.feed(chunk);
+        }, taken);
+      }
+      // Hashed only when there is a hash to check (a compressed NAR without FileHash: its decoder checks it).
+      const hash = this.expectations.sha256 ? createHash('sha256') : undefined;
+      await this.receive(source, hash, [file, decoder], onReceived);
+      await file.settled();
       this.state = 'verifying';
-      this.verify(hash.digest());
+      this.verify(hash?.digest());
+      await decoder?.settled();
       await verifier?.finish();
+      this.verified = true;
+      this.state = 'verified';
+      this.emit('progress');
+      fd = undefined;
+      await closeAsync(handle);
       await commit(this.path, this.written);
       this.state = 'done';
       this.emit('progress');
       this.emit('done');
     } catch (e) {
       verifier?.abort();
-      source.destroy(); // already done by pipeline, unless the failure came before it (no decoder)
-      // Closed before the removal below, so that no late open() re-creates the temp file.
-      if (sink) await finished(sink.destroy()).catch(() => undefined);
+      source.destroy(); // already destroyed, unless the failure came after the source ended
+      // Settled and closed before the removal below, so that no late write re-creates the temp file.
+      await file?.settled().catch(() => undefined);
+      if (fd !== undefined) await closeAsync(fd).catch(() => undefined);
       this.fail(e instanceof Error ? e : new Error(String(e)));
       throw this.error;
     } finally {
       this.ended = true;
+      this.memory = [];
+      this.memoryStart = this.received;
+      this.memoryBytes = 0;
       await this.maybeRemove();
     }
   }
 
-  /** Marks the download failed before it ran (e.g. the upstream refused it). */
+  /**
+   * Up to `length` received bytes from `position` when they are still in memory, without copying
+   * (tiny chunks are joined); undefined when they are not: they are in the file then.
+   */
+  held(position: number, length: number): Buffer[] | undefined {
+    const to = Math.min(position + length, this.memoryStart + this.memoryBytes);
+    if (position < this.memoryStart || position >= to) return undefined;
+    const found: Buffer[] = [];
+    let bytes = 0;
+    let at = this.memoryStart;
+    for (const chunk of this.memory) {
+      const end = at + chunk.length;
+      if (end > position) {
+        const piece = chunk.subarray(Math.max(0, position - at), Math.min(chunk.length, to - at));
+        found.push(piece);
+        bytes += piece.length;
+      }
+      at = end;
+      if (at >= to) break;
+    }
+    return coalesce(found, bytes);
+  }
+
+  /**
+   * Hashes and feeds `sinks` every chunk of `source` until it ended, pausing it while any sink has a
+   * full batch queued. Rejects with the first failure: the source's (a sink's
+   * failure destroys the source), or a size overrun (the source is then destroyed at once, the chunk
+   * dropped).
+   */
+  private receive(
+    source: Readable,
+    hash: Hash | undefined,
+    sinks: (BatchQueue | undefined)[],
+    onReceived?: (bytes: number) => void,
+  ): Promise<void> {
+    const { size, maxSize } = this.expectations;
+    const queues = sinks.filter((sink): sink is BatchQueue => sink !== undefined);
+    return new Promise((resolve, reject) => {
+      let failure: Error | undefined;
+      const fail = (e: Error) => {
+        failure ??= e;
+        source.destroy(failure);
+      };
+      source.on('data', (chunk: Buffer) => {
+        if (failure) return;
+        const overrun = this.overrun(chunk.length, size, maxSize);
+        if (overrun) return fail(overrun);
+        this.received += chunk.length;
+        onReceived?.(chunk.length);
+        hash?.update(chunk);
+        for (const queue of queues) queue.push(chunk);
+        this.memory.push(chunk);
+        this.memoryBytes += chunk.length;
+        this.wakeReaders();
+        if (queues.some((queue) => queue.queued >= MAX_BATCH_BYTES)) source.pause();
+      });
+      finished(source, (e) => {
+        if (failure ?? e) reject(failure ?? e);
+        else resolve();
+      });
+    });
+  }
+
+  /** Marks the download failed (e.g. the upstream refused it, or the commit failed). */
   fail(error: Error): void {
     if (this.state === 'failed') return;
     this.state = 'failed';
@@ -142,15 +260,9 @@ export class Download extends EventEmitter {
     };
   }
 
-  private progress(bytes: number, done: () => void): void {
-    this.written += bytes;
-    this.emit('progress');
-    done();
-  }
-
   /** The error to end the transfer with when `incoming` more bytes would pass the size or the cap. */
   private overrun(incoming: number, size: number | undefined, maxSize: number | undefined): Error | undefined {
-    const total = this.written + incoming;
+    const total = this.received + incoming;
     if (size !== undefined && total > size) {
       return new IntegrityError(`size mismatch: more than the expected ${size} bytes`);
     }
@@ -160,12 +272,38 @@ export class Download extends EventEmitter {
     return undefined;
   }
 
-  private verify(digest: Buffer): void {
+  private verify(digest: Buffer | undefined): void {
     const { size, sha256 } = this.expectations;
     if (size !== undefined && size !== this.written) {
       throw new IntegrityError(`size mismatch: expected ${size} bytes, got ${this.written}`);
     }
-    if (sha256 && !sha256.equals(digest)) throw new IntegrityError('hash mismatch');
+    if (sha256 && !digest?.equals(sha256)) throw new IntegrityError('hash mismatch');
+  }
+
+  /**
+   * Wakes readers for the chunks received during this turn of the event loop: at once for the first
+   * (a reader waiting for it sends it right away), once more at the end of the turn for the others,
+   * which arrive while the socket is being read — two wake-ups however many chunks came.
+   */
+  private wakeReaders(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    queueMicrotask(() => this.emit('progress'));
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.emit('progress');
+    });
+  }
+
+  /** Drops from memory the oldest chunks that are in the file, keeping RECENT_BYTES besides the ones that are not. */
+  private forgetWritten(): void {
+    const { memory } = this;
+    const written = (chunk: Buffer) => this.memoryStart + chunk.length <= this.written;
+    while (memory.length > 1 && written(memory[0]) && this.memoryBytes - memory[0].length >= RECENT_BYTES) {
+      const chunk = memory.shift()!;
+      this.memoryStart += chunk.length;
+      this.memoryBytes -= chunk.length;
+    }
   }
 
   private async maybeRemove(): Promise<void> {

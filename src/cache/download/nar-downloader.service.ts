@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { NarDownloadRepository, NarFileEntity, NarFileRepository, NarInfoEntity } from 'src/database';
+import { NarDownloadRepository, NarFileEntity, NarFileRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarKey } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
 import { parseHash } from 'src/nix';
@@ -12,6 +12,8 @@ import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
 
+/** Reads of the verified temp file while it is copied into storage. */
+const COMMIT_READ_BYTES = 1024 * 1024;
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
 const ANNOUNCEMENT_TTL_MS = 15_000;
 
@@ -22,6 +24,8 @@ const ANNOUNCEMENT_TTL_MS = 15_000;
 @Injectable()
 export class NarDownloader {
   private readonly logger = new Logger(NarDownloader.name);
+  /** Narinfo rows already answered but still being inserted, by NAR URL (see expectRow). */
+  private readonly expected = new Map<string, NewNarInfo>();
 
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
@@ -36,11 +40,27 @@ export class NarDownloader {
   ) {}
 
   /**
+   * Makes `row` known to expectedRow until the returned function is called: a narinfo is answered
+   * before its row is in the database, and its client may ask for the NAR before it is.
+   */
+  expectRow(row: NewNarInfo): () => void {
+    this.expected.set(row.url, row);
+    return () => {
+      if (this.expected.get(row.url) === row) this.expected.delete(row.url);
+    };
+  }
+
+  /** A narinfo row of the NAR stored under `url` whose insert is under way, if any. */
+  expectedRow(url: string): NewNarInfo | undefined {
+    return this.expected.get(url);
+  }
+
+  /**
    * The running download of `narinfo`'s NAR, started if none runs here yet. A new download waits for
    * a client slot (see DownloadSlots) unless the caller already holds one (`slot`, a prefetch's),
    * which it then uses; a slot given for a download that was already running is released at once.
    */
-  downloadFor(narinfo: NarInfoEntity, slot?: DownloadSlot): { download: Download; joined: boolean } {
+  downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
       () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
@@ -51,7 +71,7 @@ export class NarDownloader {
     return found;
   }
 
-  private async run(download: Download, narinfo: NarInfoEntity, given?: DownloadSlot): Promise<void> {
+  private async run(download: Download, narinfo: NewNarInfo, given?: DownloadSlot): Promise<void> {
     const hash = narinfo.url.slice('nar/'.length).split('.')[0];
     const slot = given ?? (await this.slots.acquire('client'));
     try {
@@ -64,7 +84,11 @@ export class NarDownloader {
         await this.announced(narinfo.url, async () => {
           const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
           download.expectedSize ??= contentLength;
-          await download.run(this.metrics.countFetched(body), (path, size) => this.commit(narinfo, path, size));
+          await download.run(
+            body,
+            (path, size) => this.commit(narinfo, path, size),
+            (bytes) => this.metrics.fetched(bytes),
+          );
         });
         this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
       });
@@ -96,8 +120,13 @@ export class NarDownloader {
     }
   }
 
-  private async commit(narinfo: NarInfoEntity, path: string, size: number): Promise<void> {
-    await this.storage.put(narinfo.url, createReadStream(path));
+  /**
+   * Runs after the bytes were verified and released to readers. The object and its row appear
+   * together or not at all: an object this commit created is removed again if its row cannot be written.
+   */
+  private async commit(narinfo: NewNarInfo, path: string, size: number): Promise<void> {
+    const started = Date.now();
+    const { created } = await this.storage.put(narinfo.url, createReadStream(path, { highWaterMark: COMMIT_READ_BYTES }));
     const now = Date.now();
     const row: Omit<NarFileEntity, 'id'> = {
       key: narinfo.url,
@@ -107,7 +136,13 @@ export class NarDownloader {
       createdAt: now,
       lastAccessedAt: now,
     };
-    await this.narFiles.insertIfAbsent(row);
+    try {
+      await this.narFiles.insertIfAbsent(row);
+    } catch (e) {
+      if (created) await this.storage.delete(narinfo.url).catch(() => undefined);
+      throw e;
+    }
+    this.logger.debug({ key: narinfo.url, bytes: size, duration_ms: Date.now() - started }, 'NAR committed to storage');
   }
 }
 
@@ -117,7 +152,7 @@ export class NarDownloader {
  * it must decompress to NarSize bytes of NarHash (checked in the same pass). Without any known size
  * the transfer is cut at `maxSize`.
  */
-export function expectationsOf(narinfo: NarInfoEntity, maxSize: number): Expectations {
+export function expectationsOf(narinfo: NewNarInfo, maxSize: number): Expectations {
   const narHash = parseHash(narinfo.narHash).digest;
   if (narinfo.compression === 'none') return { size: narinfo.narSize, maxSize, sha256: narHash };
   const size = narinfo.fileSize ?? undefined;

@@ -3,10 +3,34 @@ import { DataSource, EntityManager, MoreThan, Repository } from 'typeorm';
 import { NarInfoEntity } from '../entities';
 import { TableSpec, insertIgnoringDuplicates, tableSpec, upsert } from '../sql/bulk-write';
 import { deleteByKeys } from '../sql/delete-by-keys';
+import { Run } from '../sql/prepared-query';
 import { SqlRunner } from '../sql/sql-runner';
 import { touchRows } from '../sql/touch';
 
 export type NewNarInfo = Omit<NarInfoEntity, 'id'>;
+
+/** What serving a narinfo needs of its row: its content and whether it may be signed. */
+export type ServedNarInfo = Pick<
+  NarInfoEntity,
+  'storePath' | 'url' | 'compression' | 'fileHash' | 'fileSize' | 'narHash' | 'narSize' | 'refs' | 'deriver' | 'system' | 'ca' | 'sigs' | 'verified'
+>;
+
+/** The columns of ServedNarInfo, in the order findServedByHash reads them. */
+const SERVED_COLUMNS = [
+  'store_path',
+  'url',
+  'compression',
+  'file_hash',
+  'file_size',
+  'nar_hash',
+  'nar_size',
+  'refs',
+  'deriver',
+  'system',
+  'ca',
+  'sigs',
+  'verified',
+] as const;
 
 /** A narinfo the LRU may evict: the least recently accessed first. */
 export interface LruCandidate {
@@ -26,15 +50,50 @@ export class NarInfoRepository {
   private readonly repo: Repository<NarInfoEntity>;
   private readonly sql: SqlRunner;
   private readonly spec: TableSpec;
+  private readonly servedByHash: Run;
 
   constructor(@Inject(DataSource) source: DataSource | EntityManager) {
     this.repo = source.getRepository(NarInfoEntity);
     this.sql = new SqlRunner(source);
     this.spec = tableSpec(this.repo.metadata, 'hash');
+    const q = (c: string) => this.sql.quote(c);
+    this.servedByHash = this.sql.prepare({
+      name: 'ncps_narinfo_served_by_hash',
+      sql:
+        `SELECT ${SERVED_COLUMNS.map((column) => q(column)).join(', ')} ` +
+        `FROM ${q(this.spec.table)} WHERE ${q('hash')} = ${this.sql.params(1)}`,
+    });
   }
 
   findByHash(hash: string): Promise<NarInfoEntity | null> {
     return this.repo.findOneBy({ hash });
+  }
+
+  /**
+   * The row of `hash` as served, from one prepared statement on the unique hash index: what a
+   * narinfo hit costs the database, without the entity's hydration.
+   */
+  async findServedByHash(hash: string): Promise<ServedNarInfo | null> {
+    const rows = await this.servedByHash([hash]);
+    if (rows.length === 0) return null;
+    // Indexed, in SERVED_COLUMNS order (no destructuring: this runs on every hit). The drivers differ
+    // in how BIGINT (a string from pg and mysql2) and booleans (0/1 from SQLite and MySQL) arrive.
+    const row = rows[0];
+    return {
+      storePath: row[0] as string,
+      url: row[1] as string,
+      compression: row[2] as string,
+      fileHash: row[3] as string | null,
+      fileSize: row[4] === null ? null : Number(row[4]),
+      narHash: row[5] as string,
+      narSize: Number(row[6]),
+      refs: row[7] as string,
+      deriver: row[8] as string | null,
+      system: row[9] as string | null,
+      ca: row[10] as string | null,
+      sigs: row[11] as string,
+      verified: Number(row[12]) === 1,
+    };
   }
 
   /** Inserts unless a row with this hash exists (two instances inserting at once: one row, no error). */

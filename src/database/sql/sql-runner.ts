@@ -2,6 +2,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { DatabaseDialect } from 'src/config/config';
 import { withRetry } from '../retry';
 import { dialectOf, parameter, quoteIdentifier } from './dialect';
+import { PreparedStatement, Run, preparedQuery } from './prepared-query';
 import { queueSqliteWrite } from './sqlite-write-queue';
 
 export interface SqlResult<Row> {
@@ -47,6 +48,16 @@ export class SqlRunner {
     } finally {
       if (!this.manager) await runner.release();
     }
+  }
+
+  /**
+   * A read of a hot path, prepared once (see preparedQuery). Bound to a transaction it is an ordinary
+   * query on the transaction's connection, so that it sees what the transaction wrote.
+   */
+  prepare(statement: PreparedStatement): Run {
+    // Rows of a query are objects in the SELECT's order (all three drivers keep it).
+    if (this.manager) return async (params) => (await this.query(statement.sql, params)).rows.map((row) => Object.values(row));
+    return preparedQuery(this.dataSource, statement);
   }
 
   /**

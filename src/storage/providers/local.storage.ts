@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { FileHandle, link, mkdir, open, opendir, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { close, createWriteStream, fstatSync, open as openDescriptor } from 'node:fs';
+import { link, mkdir, open, opendir, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ByteRange, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
+import { ByteRange, OpenedObject, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
 import { discard } from 'src/storage/storage.discard';
 import { errorCode, errorMessage } from 'src/storage/storage.errors';
 import { assertSafePrefix, assertValidRange, unsatisfiableRange } from 'src/storage/storage.validation';
 import { TEMP_DIR, keyOf, listingDirOf, pathOf } from './local.layout';
+import { FileReadStream } from './local.read-stream';
 
 /**
  * A temporary file untouched this long was left by a crash (a live writer touches its file with every
@@ -81,23 +82,35 @@ export class LocalStorage extends StoragePort {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable | null> {
-    assertSafeKey(key);
     if (range) assertValidRange(range);
-    let handle: FileHandle;
+    return (await this.openRead(key, range && (() => range)))?.stream ?? null;
+  }
+
+  async openRead(key: string, pickRange?: (size: number) => ByteRange | undefined): Promise<OpenedObject | null> {
+    assertSafeKey(key);
+    let fd: number;
     try {
       // Opened before returning so a missing file is null, not a stream that fails later; a delete
       // after this point does not disturb the reader (the inode lives while it is open).
-      handle = await open(join(this.root, pathOf(key)), 'r');
+      fd = await openForReading(join(this.root, pathOf(key)));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return null;
       throw error;
     }
-    if (range && range.start >= (await handle.stat()).size) {
-      await handle.close();
-      throw unsatisfiableRange(key, range);
+    try {
+      // The inode of a file just opened is in memory: its fstat does not need the thread pool.
+      const { size } = fstatSync(fd);
+      const wanted = pickRange?.(size);
+      if (wanted) {
+        assertValidRange(wanted);
+        if (wanted.start >= size) throw unsatisfiableRange(key, wanted);
+      }
+      const range = wanted && { start: wanted.start, end: Math.min(wanted.end, size - 1) };
+      return { size, range, stream: new FileReadStream(fd, range?.start ?? 0, range?.end ?? size - 1) };
+    } catch (error) {
+      close(fd, () => undefined);
+      throw error;
     }
-    // The stream closes the handle when it ends or is destroyed.
-    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
 
   async delete(key: string): Promise<boolean> {
@@ -186,6 +199,10 @@ async function* walkFiles(absoluteDir: string, relativeDir: string): AsyncGenera
     if (entry.isDirectory()) yield* walkFiles(join(absoluteDir, entry.name), `${relative}/`);
     else if (entry.isFile()) yield relative;
   }
+}
+
+function openForReading(path: string): Promise<number> {
+  return new Promise((resolve, reject) => openDescriptor(path, 'r', (error, fd) => (error ? reject(error) : resolve(fd))));
 }
 
 async function statOrNull(path: string) {

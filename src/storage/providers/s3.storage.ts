@@ -10,7 +10,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3StorageConfig } from 'src/config/config';
-import { ByteRange, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
+import { ByteRange, OpenedObject, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
 import { discard } from 'src/storage/storage.discard';
 import { assertSafePrefix, assertValidRange, unsatisfiableRange } from 'src/storage/storage.validation';
 import { explainBucketError, isInvalidRange, isNotFound } from './s3.errors';
@@ -111,6 +111,27 @@ export class S3Storage extends StoragePort {
   async read(key: string, range?: ByteRange): Promise<Readable | null> {
     assertSafeKey(key);
     if (range) assertValidRange(range);
+    return (await this.get(key, range))?.stream ?? null;
+  }
+
+  /** Without a range, one GetObject tells the size and streams the bytes; choosing a range needs the size first. */
+  async openRead(key: string, pickRange?: (size: number) => ByteRange | undefined): Promise<OpenedObject | null> {
+    assertSafeKey(key);
+    if (!pickRange) return this.get(key);
+    const stored = await this.head(key);
+    if (!stored) return null;
+    const wanted = pickRange(stored.size);
+    if (wanted) {
+      assertValidRange(wanted);
+      if (wanted.start >= stored.size) throw unsatisfiableRange(key, wanted);
+    }
+    const range = wanted && { start: wanted.start, end: Math.min(wanted.end, stored.size - 1) };
+    const got = await this.get(key, range);
+    return got && { size: stored.size, range, stream: got.stream };
+  }
+
+  /** GetObject; `size` is the length of what it returns (the object's size when there is no range). */
+  private async get(key: string, range?: ByteRange): Promise<{ size: number; stream: Readable } | null> {
     try {
       const out = await this.client.send(
         new GetObjectCommand({
@@ -120,7 +141,11 @@ export class S3Storage extends StoragePort {
         }),
       );
       if (!(out.Body instanceof Readable)) throw new Error(`S3 GetObject ${key}: the body is not a Node.js stream`);
-      return out.Body;
+      if (out.ContentLength === undefined) {
+        out.Body.destroy();
+        throw new Error(`S3 GetObject ${key}: the response has no Content-Length`);
+      }
+      return { size: out.ContentLength, stream: out.Body };
     } catch (error) {
       if (isNotFound(error)) return null;
       if (range && isInvalidRange(error)) throw unsatisfiableRange(key, range);

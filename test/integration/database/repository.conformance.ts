@@ -94,6 +94,28 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
 
       it('finds nothing for an unknown hash', async () => {
         await expect(narinfos.findByHash(randomHash())).resolves.toBeNull();
+        await expect(narinfos.findServedByHash(randomHash())).resolves.toBeNull();
+      });
+
+      it('findServedByHash reads what serving needs, typed as the entity is, and sees every later write', async () => {
+        const served = ({ hash: _h, upstreamUrl: _u, upstreamNarUrl: _n, createdAt: _c, lastAccessedAt: _l, ...rest }: ReturnType<typeof narinfo>) => rest;
+        const row = narinfo({ fileSize: 2 ** 40 + 7, narSize: Number.MAX_SAFE_INTEGER, ca: 'fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s', verified: false });
+        const bare = narinfo({ fileHash: null, fileSize: null, deriver: null, system: null, ca: null, refs: '', sigs: '' });
+        await narinfos.insertManyIfAbsent([row, bare]);
+
+        await expect(narinfos.findServedByHash(row.hash)).resolves.toEqual(served(row));
+        await expect(narinfos.findServedByHash(bare.hash)).resolves.toEqual(served(bare));
+        // The statement is prepared once; what it reads is not.
+        const replaced = { ...row, url: 'nar/replaced.nar.xz', sigs: 'other-cache-1:c2lnMg==', verified: true };
+        await narinfos.upsert(replaced);
+        await expect(narinfos.findServedByHash(row.hash)).resolves.toEqual(served(replaced));
+        await narinfos.deleteByHash(row.hash);
+        await expect(narinfos.findServedByHash(row.hash)).resolves.toBeNull();
+        // Inside a transaction it reads the transaction's own writes.
+        await runInTransaction(ds, async ({ narinfos: inside }) => {
+          await inside.insertIfAbsent(row);
+          await expect(inside.findServedByHash(row.hash)).resolves.toEqual(served(row));
+        });
       });
 
       it('insertIfAbsent keeps the row that was there first', async () => {

@@ -176,7 +176,8 @@ describe('logs of ncps serve', () => {
     const basic = `Basic ${Buffer.from(`nix:${secrets.getToken}`).toString('base64')}`;
     expect((await fetch(`${ncps.url}/${HASH}.narinfo`)).status).toBe(401);
     expect((await fetch(`${ncps.url}/${HASH}.narinfo`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
-    await until('the NAR is stored', async () => (await fetch(`${ncps.url}${NAR_PATH}`, { method: 'HEAD', headers: auth })).status === 200);
+    // HEAD answers while the NAR is still downloading; the commit's log line says it went to storage.
+    await until('the NAR is stored', () => lines().some((l) => l.msg === 'NAR committed to storage'));
     expect((await fetch(`${ncps.url}${NAR_PATH}`, { headers: { authorization: basic } })).status).toBe(200);
     expect((await fetch(`${ncps.url}/health`)).status).toBe(200);
 

@@ -114,6 +114,64 @@ export function describeStorageConformance(
       });
     });
 
+    describe('openRead', () => {
+      const key = 'open-read/object.nar';
+      beforeAll(async () => {
+        await sut.put(key, generated('open-read', LARGE));
+      });
+
+      it('tells the size and streams the whole object', async () => {
+        const sizes: number[] = [];
+        const whole = await sut.openRead(key);
+        const chosen = await sut.openRead(key, (size) => {
+          sizes.push(size);
+          return undefined;
+        });
+
+        expect(whole && { size: whole.size, range: whole.range }).toEqual({ size: LARGE, range: undefined });
+        expect(await digest(whole!.stream)).toEqual(await expectedDigest('open-read', LARGE));
+        expect(sizes).toEqual([LARGE]);
+        expect(chosen && { size: chosen.size, range: chosen.range }).toEqual({ size: LARGE, range: undefined });
+        expect(await digest(chosen!.stream)).toEqual(await expectedDigest('open-read', LARGE));
+      });
+
+      it('streams the range chosen from the size, its end clamped to the object', async () => {
+        const tail = await sut.openRead(key, (size) => ({ start: size - 1_000_000, end: size - 1 }));
+        const pastEnd = await sut.openRead(key, (size) => ({ start: size - 5, end: size + 100 }));
+
+        expect(tail && { size: tail.size, range: tail.range }).toEqual({
+          size: LARGE,
+          range: { start: LARGE - 1_000_000, end: LARGE - 1 },
+        });
+        expect((await collect(tail!.stream)).equals(await expectedBytes('open-read', LARGE - 1_000_000, LARGE - 1))).toBe(true);
+        expect(pastEnd!.range).toEqual({ start: LARGE - 5, end: LARGE - 1 });
+        expect((await collect(pastEnd!.stream)).equals(await expectedBytes('open-read', LARGE - 5, LARGE - 1))).toBe(true);
+      });
+
+      it('rejects a chosen range starting past the end, and malformed ones, with a RangeError', async () => {
+        await expect(sut.openRead(key, (size) => ({ start: size, end: size + 10 }))).rejects.toThrow(RangeError);
+        await expect(sut.openRead(key, () => ({ start: 10, end: 5 }))).rejects.toThrow(RangeError);
+      });
+
+      it('opens an empty object', async () => {
+        const empty = `${ns}/empty-open`;
+        await sut.put(empty, Readable.from([]));
+
+        const opened = await sut.openRead(empty);
+
+        expect(opened!.size).toBe(0);
+        expect((await collect(opened!.stream)).length).toBe(0);
+      });
+
+      it('answers null for a missing object, without asking for a range', async () => {
+        const pickRange = jest.fn(() => undefined);
+
+        expect(await sut.openRead(`${ns}/missing.nar`)).toBeNull();
+        expect(await sut.openRead(`${ns}/missing.nar`, pickRange)).toBeNull();
+        expect(pickRange).not.toHaveBeenCalled();
+      });
+    });
+
     it('answers null/false for a missing object', async () => {
       const key = `${ns}/missing.nar`;
 

@@ -1,0 +1,63 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { NcpsConfig } from 'src/config/config';
+import { RequestContexts } from 'src/logging/request-logging';
+import { DomainErrorFilter } from './domain-error.filter';
+import { AccessTokens } from './token.guard';
+
+/** Route parameters of the hot routes: the last path segment, as for the controllers' `:name`. */
+export type HotRequest = FastifyRequest<{ Params: { name: string } }>;
+
+/**
+ * Answers the request (reply.send, not awaited) or throws; errors are answered as DomainErrorFilter
+ * does. Runs outside the request's log context: work that may log runs in RequestContexts.run.
+ */
+export type HotHandler = (request: HotRequest, reply: FastifyReply) => Promise<void>;
+
+/**
+ * Read routes that Fastify serves itself, without Nest's dispatch: for a cache hit, finding the
+ * guards by reflection, building execution contexts, resolving parameter decorators and running the
+ * exception zone cost more than the hit. What Nest would add is done here once per route instead:
+ * TokenGuard's check (the same AccessTokens), and errors answered by the same DomainErrorFilter, in
+ * the request's log context. Fastify's hooks (request ids, request logging, metrics, body handling)
+ * run as for every route. Only for GET and HEAD: writes keep the controllers, with VerbGuard and
+ * their bodies.
+ */
+@Injectable()
+export class HotRoutes {
+  private readonly tokens: AccessTokens;
+  private readonly errors = new DomainErrorFilter();
+
+  constructor(
+    @Inject(NCPS_CONFIG) config: NcpsConfig,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly contexts: RequestContexts,
+  ) {
+    this.tokens = new AccessTokens(config.cache);
+  }
+
+  /**
+   * Serves `method` on each of `urls` (Fastify patterns with a `:name` parameter) with `handler`. To
+   * be called before the application listens (from onModuleInit); the controllers must not declare
+   * the same method and pattern. Does nothing without an HTTP server (application contexts, tests).
+   */
+  read(method: 'GET' | 'HEAD', urls: readonly string[], handler: HotHandler): void {
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    if (!fastify) return;
+    const { tokens, errors, contexts } = this;
+    const fail = (e: unknown, request: HotRequest, reply: FastifyReply): void =>
+      contexts.run(request, reply, () => errors.answer(e, request, reply));
+    // Not async: Fastify then leaves the reply to the handler instead of wrapping a promise around it.
+    const handle = (request: HotRequest, reply: FastifyReply): void => {
+      try {
+        tokens.check(request.method, request.headers.authorization);
+      } catch (e) {
+        return fail(e, request, reply);
+      }
+      handler(request, reply).catch((e: unknown) => fail(e, request, reply));
+    };
+    for (const url of urls) fastify.route({ method, url, handler: handle, config: { ownLogContext: true } });
+  }
+}

@@ -1,0 +1,41 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { FastifyReply } from 'fastify';
+import { RequestContexts } from 'src/logging/request-logging';
+import { HotRequest, HotRoutes } from './hot-routes';
+import { NarInfoService } from './narinfo.service';
+import { parseNarInfoName } from './nar-name';
+
+const NARINFO_TYPE = 'text/x-nix-narinfo';
+
+/** Every narinfo route also answers under /upload/, where `nix copy --to http://host/upload` sends. */
+const NARINFO_URLS = ['/:name', '/upload/:name'];
+
+/**
+ * GET and HEAD of narinfos: the hottest routes of a cache (a client asks for one per store path of a
+ * closure), served by Fastify directly (see HotRoutes). A hit logs nothing; a miss, which fetches
+ * from upstream, runs in the request's log context. PUT and DELETE stay in CacheController.
+ */
+@Injectable()
+export class NarInfoRoutes implements OnModuleInit {
+  constructor(
+    private readonly hot: HotRoutes,
+    private readonly narInfos: NarInfoService,
+    private readonly contexts: RequestContexts,
+  ) {}
+
+  onModuleInit(): void {
+    this.hot.read('GET', NARINFO_URLS, async (request, reply) => {
+      const text = await this.narInfo(request, reply);
+      reply.header('content-type', NARINFO_TYPE).send(text);
+    });
+    this.hot.read('HEAD', NARINFO_URLS, async (request, reply) => {
+      const text = await this.narInfo(request, reply);
+      reply.header('content-type', NARINFO_TYPE).header('content-length', text.length).send();
+    });
+  }
+
+  private async narInfo(request: HotRequest, reply: FastifyReply): Promise<Buffer> {
+    const hash = parseNarInfoName(request.params.name);
+    return (await this.narInfos.storedNarInfo(hash)) ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
+  }
+}

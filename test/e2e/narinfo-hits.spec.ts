@@ -1,0 +1,83 @@
+import { request } from 'node:http';
+import { NarInfoRepository } from 'src/database';
+import { parseNarInfo, serializeNarInfo } from 'src/nix';
+import { RunningApp, startApp } from 'test/support/app';
+import { fakePath } from 'test/support/fake-path';
+
+const bearer = { authorization: 'Bearer read-token' };
+
+/**
+ * Narinfo hits as Fastify serves them without Nest (HotRoutes), from bytes kept per row version
+ * (NarInfoTexts): what they may never do is serve a row that changed or went away, wherever the
+ * change was made.
+ */
+describe('narinfo hits', () => {
+  let server: RunningApp;
+  beforeAll(async () => {
+    server = await startApp({ 'cache-get-token': 'read-token', 'cache-allow-put-verb': 'true', 'cache-allow-delete-verb': 'true' });
+  });
+  afterAll(() => server?.close());
+
+  const send = async (method: string, path: string, body?: string | Buffer) => {
+    const res = await fetch(`${server.url}${path}`, { method, headers: bearer, body });
+    return { status: res.status, text: await res.text(), length: res.headers.get('content-length') };
+  };
+  const ourSignature = (text: string) => text.split('\n').find((line) => line.startsWith('Sig: ncps-test-1:'));
+
+  it('serves what was uploaded, signed, the same on GET, HEAD and under /upload/', async () => {
+    const path = fakePath('hit', 100);
+    expect((await send('PUT', path.narPath, path.nar)).status).toBe(204);
+    expect((await send('PUT', `/${path.hash}.narinfo`, path.narinfo)).status).toBe(204);
+    const first = await send('GET', `/${path.hash}.narinfo`);
+    expect(first.status).toBe(200);
+    expect(parseNarInfo(first.text)).toMatchObject({ storePath: path.info.storePath, narHash: path.info.narHash });
+    expect(ourSignature(first.text)).toBeDefined();
+    expect(await send('GET', `/upload/${path.hash}.narinfo`)).toEqual(first);
+    expect(await send('GET', `/${path.hash}.narinfo`)).toEqual(first);
+    expect(await send('HEAD', `/${path.hash}.narinfo`)).toEqual({ status: 200, text: '', length: String(Buffer.byteLength(first.text)) });
+  });
+
+  it('serves a re-upload and a deletion at once, never the bytes kept for the row before', async () => {
+    const path = fakePath('replaced', 100);
+    await send('PUT', path.narPath, path.nar);
+    await send('PUT', `/${path.hash}.narinfo`, path.narinfo);
+    const before = await send('GET', `/${path.hash}.narinfo`);
+    const deriver = `${path.hash}-replaced.drv`;
+    await send('PUT', `/${path.hash}.narinfo`, serializeNarInfo({ ...path.info, deriver }));
+    const after = await send('GET', `/${path.hash}.narinfo`);
+    expect(after.text).not.toEqual(before.text);
+    expect(parseNarInfo(after.text).deriver).toBe(deriver);
+    expect((await send('DELETE', `/${path.hash}.narinfo`)).status).toBe(204);
+    expect((await send('GET', `/${path.hash}.narinfo`)).status).toBe(404);
+  });
+
+  it('serves a row changed behind its back (as by another instance), and stops signing a row no longer verified', async () => {
+    const path = fakePath('elsewhere', 100);
+    await send('PUT', path.narPath, path.nar);
+    await send('PUT', `/${path.hash}.narinfo`, path.narinfo);
+    const before = await send('GET', `/${path.hash}.narinfo`);
+    const narInfos = server.app.get(NarInfoRepository);
+    const row = (await narInfos.findByHash(path.hash))!;
+    const { id: _id, ...stored } = row;
+    await narInfos.upsert({ ...stored, refs: `${path.hash}-elsewhere`, verified: false });
+    const after = await send('GET', `/${path.hash}.narinfo`);
+    expect(after.text).not.toEqual(before.text);
+    expect(parseNarInfo(after.text).references).toEqual([`${path.hash}-elsewhere`]);
+    expect(ourSignature(after.text)).toBeUndefined();
+    await narInfos.deleteByHash(path.hash);
+    expect((await send('GET', `/${path.hash}.narinfo`)).status).toBe(404);
+  });
+
+  it('refuses a read without the token, as before, and keeps the connection open for the next one', async () => {
+    const { port } = new URL(server.url);
+    const refused = await new Promise<{ status?: number; connection?: string; challenge?: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: `/${fakePath('nobody', 1).hash}.narinfo` }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode, connection: res.headers.connection, challenge: res.headers['www-authenticate'] });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(refused).toEqual({ status: 401, connection: 'keep-alive', challenge: 'Bearer, Basic realm="ncps"' });
+  });
+});
