@@ -1,52 +1,114 @@
 /**
- * Serving benchmark (issue 3): ncps next to nginx serving the same files from disk (hits), and next to
- * fetching straight from the upstream (misses). Run by hand after `npm run build`:
+ * Serving benchmark (issues 3 and 12): ncps next to nginx serving the same files (hits), next to the
+ * upstream itself (misses), and its memory, in one table. Run by hand after `npm run build`:
  *
  *   node dist/bench/serving.js
  *
- * Needs nginx (NCPS_BENCH_NGINX, default /usr/sbin/nginx) and wrk on PATH (`apt-get install -y nginx-light
- * wrk`). Everything listens on 127.0.0.1 and lives in a temporary directory removed at the end.
- *
- * ncps runs as the built `ncps serve` with its embedded defaults (SQLite, local storage), prewarmed by
- * PUT uploads of the very files nginx serves. Both servers get one process (nginx: one worker), so that on
- * a 2-core machine the server has one core and wrk the other.
+ * Needs nginx (NCPS_BENCH_NGINX, default /usr/sbin/nginx), wrk, gcc and taskset. Everything listens on
+ * 127.0.0.1 and lives in a temporary directory removed at the end. The servers (ncps, nginx) run pinned
+ * to one CPU (NCPS_BENCH_SERVER_CPU, default 0), everything else — this process, the in-process
+ * upstream, wrk, the splice client, s3rver — to another (NCPS_BENCH_CLIENT_CPU, default 1). Options,
+ * all environment variables: see bench/README.md.
  */
-import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, createServer, request as httpRequest } from 'node:http';
-import { AddressInfo, createServer as createTcpServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
-import { NarInfo, SecretKey, formatPublicKey, generateKeyPair, nix32Encode, serializeNarInfo, signNarInfo } from 'src/nix';
+import { formatPublicKey, nix32Encode } from 'src/nix';
+import { BACKEND_DESCRIPTIONS, BACKEND_NAMES, Backend, BackendName, prepareBackend } from './serving/backends';
+import { Child, freePort, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
+import { SpliceResult, buildSpliceClient, runSpliceClient } from './serving/splice-client';
+import { MissPath, Upstream, narInfo, sha256, storePathHash } from './serving/upstream';
+import { WrkResult, wrk } from './serving/wrk';
 
-const NGINX = process.env.NCPS_BENCH_NGINX ?? '/usr/sbin/nginx';
-const MAIN = join(__dirname, '../src/main.js');
 const MiB = 1024 * 1024;
+const MB = 1e6;
+
+const SECTIONS = ['narinfo', 'nar', 'miss', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function listOption<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (raw === undefined) return [...fallback];
+  const values = raw.split(',').map((v) => v.trim()).filter(Boolean);
+  const unknown = values.filter((v) => !(allowed as readonly string[]).includes(v));
+  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${allowed.join(', ')})`);
+  return values as T[];
+}
+
+function numberOption(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!(value > 0)) throw new Error(`${name}: a positive number, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const MAIN = process.env.NCPS_BENCH_MAIN || join(__dirname, '../src/main.js');
+const NGINX = process.env.NCPS_BENCH_NGINX || '/usr/sbin/nginx';
+const SERVER_CPU = process.env.NCPS_BENCH_SERVER_CPU || '0';
+const CLIENT_CPU = process.env.NCPS_BENCH_CLIENT_CPU || '1';
+const ONLY = new Set(listOption<Section>('NCPS_BENCH_ONLY', SECTIONS, SECTIONS));
+const BACKENDS = listOption<BackendName>('NCPS_BENCH_BACKENDS', BACKEND_NAMES, []);
+/** Of each measured load cell; a warm-up (JIT, page cache, connections) runs first and is not counted. */
+const SECONDS = numberOption('NCPS_BENCH_SECONDS', 10);
+const WARM_UP_SECONDS = numberOption('NCPS_BENCH_WARMUP_SECONDS', Math.min(2, SECONDS));
+/** Fresh paths measured per miss size, after MISS_WARM_UP uncounted ones. */
+const MISSES = Math.round(numberOption('NCPS_BENCH_MISSES', 10));
+const MISS_WARM_UP = 3;
+const IDLE_SECONDS = numberOption('NCPS_BENCH_IDLE_SECONDS', 30);
+const MEMORY_NAR_MIB = numberOption('NCPS_BENCH_MEMORY_MIB', 1024);
+
 const NARINFOS = 1000;
 const NARINFO_CONNECTIONS = 32;
-const NAR_SIZES = [1 * MiB, 64 * MiB];
-const NAR_CLIENTS = 4;
-const WARM_UP = '2s';
-const RUN = '10s';
-const MISS_PATHS = 20;
-/** Misses run first on each side and are not counted: they JIT-compile the miss path of both servers. */
-const MISS_WARM_UP = 3;
-const MISS_NAR_SIZE = 1 * MiB;
+const NAR_SIZES = [64 * MiB, 1 * MiB];
+const NAR_CONNECTIONS = 4;
+const MISS_SIZES = [1 * MiB, 32 * MiB];
+/** After each miss, so that what ncps still does for it (the commit to storage) is not timed in the next. */
+const MISS_PAUSE_MS = 100;
+const MEMORY_CLIENTS = 10;
+const IDLE_FIRST_SECONDS = 3;
+const RSS_SAMPLE_MS = 50;
+
+interface Row {
+  figure: string;
+  ncps: string;
+  reference: string;
+  ratio: string;
+}
+
+/** 43530.2 → "43 530": grouped by spaces (no comma to read as a decimal point). */
+function num(value: number, digits = 0): string {
+  const [int, frac] = value.toFixed(digits).split('.');
+  return int.replace(/\B(?=(\d{3})+(?!\d))/g, ' ') + (frac ? `.${frac}` : '');
+}
+const ms = (value: number): string => `${num(value, value < 10 ? 2 : 1)} ms`;
+const times = (ours: number, theirs: number): string => `${(ours / theirs).toFixed(2)}×`;
+const added = (ours: number, theirs: number): string => `${ours >= theirs ? '+' : '−'}${ms(Math.abs(ours - theirs))}`;
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
+const sizeName = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : `${bytes / MiB} MiB`);
+
+// ---------------------------------------------------------------------------------------------
+// HTTP from this process: uploads, and the substituting client of the miss measurements.
 
 const agent = new Agent({ keepAlive: true });
 
-interface Response {
+interface Fetched {
   status: number;
   body: Buffer;
-  /** performance.now() at the first body byte. */
+  /** performance.now() at the first body byte, and at the end. */
   firstByteAt: number;
+  endAt: number;
 }
 
-function request(method: string, url: string, body?: Buffer | string): Promise<Response> {
+function fetch(method: string, url: string, body?: Buffer | string): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method, agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -55,7 +117,10 @@ function request(method: string, url: string, body?: Buffer | string): Promise<R
         if (chunks.length === 0) firstByteAt = performance.now();
         chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), firstByteAt }));
+      res.on('end', () => {
+        const endAt = performance.now();
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), firstByteAt, endAt });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -63,287 +128,346 @@ function request(method: string, url: string, body?: Buffer | string): Promise<R
   });
 }
 
-async function expectOk(method: string, url: string, body?: Buffer | string): Promise<Response> {
-  const res = await request(method, url, body);
+async function expectOk(method: string, url: string, body?: Buffer | string): Promise<Fetched> {
+  const res = await fetch(method, url, body);
   if (res.status < 200 || res.status > 299) throw new Error(`${method} ${url}: ${res.status} ${res.body.toString().slice(0, 200)}`);
   return res;
 }
 
-/** A free loopback TCP port (closed again before it is returned). */
-async function freePort(): Promise<number> {
-  const server = createTcpServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Polls `url` until it answers with any status; throws with `logs()` when `child` dies or 30 s pass. */
-async function waitUntilUp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with ${child.exitCode}\n${logs()}`);
-    if (await request('GET', url).then(() => true, () => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer within 30 s\n${logs()}`);
-}
-
-/** Starts a child whose output is kept (the last 64 KiB) for error messages. */
-function startChild(command: string, args: string[]): { child: ChildProcess; logs: () => string } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  for (const stream of [child.stdout!, child.stderr!]) {
-    stream.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-65_536)));
-  }
-  return { child, logs: () => output };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
-const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
-const storePathHash = (): string => nix32Encode(randomBytes(20));
-
-/** A narinfo as `nix copy` writes it for an uncompressed NAR, signed by the upstream's key. */
-function narInfo(key: SecretKey, hash: string, name: string, nar: { hash: string; size: number }, references: string[]): string {
-  const info: NarInfo = {
-    storePath: `/nix/store/${hash}-${name}`,
-    url: `nar/${nar.hash}.nar`,
-    compression: 'none',
-    fileHash: `sha256:${nar.hash}`,
-    fileSize: nar.size,
-    narHash: `sha256:${nar.hash}`,
-    narSize: nar.size,
-    references,
-    sigs: [],
-  };
-  return serializeNarInfo(signNarInfo(info, key));
-}
+// ---------------------------------------------------------------------------------------------
+// The servers.
 
 interface Server {
+  label: string;
   url: string;
-  /** The process whose CPU time is measured, with its children (nginx's worker). */
-  pid: number;
+  /** Whose CPU time is the server's (nginx: master and worker). */
+  pids: number[];
+  process: Child;
 }
 
-/**
- * CPU seconds (user + system) used so far by `pid` and its live children, from /proc. The machine is
- * shared, so a server's rate per CPU-second it used is steadier than its rate per wall-clock second.
- */
-async function cpuSeconds(pid: number): Promise<number> {
-  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).split(' ').filter(Boolean).map(Number);
-  let ticks = 0;
-  for (const p of [pid, ...children]) {
-    // utime and stime are fields 14 and 15; counting starts after the parenthesised command name (field 2).
-    const stat = await readFile(`/proc/${p}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100; // USER_HZ, 100 on every Linux that Node runs on
-}
-
-interface WrkResult {
-  requests: number;
-  bytes: number;
-  seconds: number;
-  /** Of the server, during the run. */
-  cpuSeconds: number;
-}
-
-/**
- * Runs wrk (one thread, `connections` keep-alive connections) over `paths` in turn, and reads its
- * summary from a Lua `done` hook; any non-2xx answer or socket error fails the benchmark.
- */
-async function wrk(dir: string, server: Server, paths: string[], connections: number, duration: string): Promise<WrkResult> {
-  const script = join(dir, 'wrk.lua');
-  await writeFile(
-    script,
-    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(s)
-  local e = s.errors
-  io.write(string.format('\\nRESULT {"requests":%d,"bytes":%d,"us":%d,"errors":%d,"status":%d}\\n',
-    s.requests, s.bytes, s.duration, e.connect + e.read + e.write + e.timeout, e.status))
-end
-`,
-  );
-  const cpuBefore = await cpuSeconds(server.pid);
-  const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${duration}`, '--timeout', '30s', '-s', script, server.url]);
-  const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
-  const line = /^RESULT (.*)$/m.exec(stdout)?.[1];
-  if (!line) throw new Error(`no summary from wrk:\n${stdout}`);
-  const r = JSON.parse(line) as { requests: number; bytes: number; us: number; errors: number; status: number };
-  if (r.errors > 0 || r.status > 0) throw new Error(`wrk ${server.url}: ${r.errors} socket errors, ${r.status} non-2xx answers`);
-  return { requests: r.requests, bytes: r.bytes, seconds: r.us / 1e6, cpuSeconds: cpu };
-}
-
-/** A warm-up run (discarded: JIT, page cache, connections), then the measured one. */
-async function load(dir: string, server: Server, paths: string[], connections: number): Promise<WrkResult> {
-  await wrk(dir, server, paths, connections, WARM_UP);
-  return wrk(dir, server, paths, connections, RUN);
-}
-
-/**
- * GET narinfo, then GET the NAR its URL names, as a client substitutes: milliseconds from the start
- * to the whole narinfo, and to the NAR's first byte.
- */
-async function miss(base: string, hash: string, nar: Buffer): Promise<{ narinfo: number; nar: number }> {
-  const started = performance.now();
-  const narinfo = await expectOk('GET', `${base}/${hash}.narinfo`);
-  const narinfoDone = performance.now();
-  const url = /^URL: (.*)$/m.exec(narinfo.body.toString())?.[1];
-  const res = await expectOk('GET', `${base}/${url}`);
-  if (!res.body.equals(nar)) throw new Error(`${base}/${url}: wrong NAR bytes`);
-  return { narinfo: narinfoDone - started, nar: res.firstByteAt - started };
-}
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'ncps-bench-serving-'));
-  // nginx's workers run as nobody when started by root: let them read the files.
-  await chmod(dir, 0o755);
-  const www = join(dir, 'www');
-  await mkdir(join(www, 'nar'), { recursive: true });
-  const upstreamKey = generateKeyPair('bench-upstream-1');
-  const loadBefore = loadavg();
-  const running: ChildProcess[] = [];
-
-  // The upstream of the miss measurement: files in memory, answered as fast as Node can.
-  const upstreamFiles = new Map<string, Buffer>([['/nix-cache-info', Buffer.from('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n')]]);
-  const misses = Array.from({ length: MISS_WARM_UP + MISS_PATHS }, (_, i) => {
-    const nar = randomBytes(MISS_NAR_SIZE);
-    const narHash = nix32Encode(sha256(nar));
-    const hash = storePathHash();
-    upstreamFiles.set(`/${hash}.narinfo`, Buffer.from(narInfo(upstreamKey.secretKey, hash, `miss-${i}`, { hash: narHash, size: nar.length }, [])));
-    upstreamFiles.set(`/nar/${narHash}.nar`, nar);
-    return { hash, nar };
-  });
-  const upstream = createServer((req, res) => {
-    const body = upstreamFiles.get((req.url ?? '/').split('?')[0]);
-    if (body) res.writeHead(200, { 'content-length': body.length }).end(body);
-    else res.writeHead(404).end();
-  }).listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-
+async function startNcps(dir: string, upstream: Upstream, name: string, flags: string[]): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = startPinned(SERVER_CPU, process.execPath, [
+    MAIN,
+    'serve',
+    `--server-addr=127.0.0.1:${port}`,
+    `--cache-data-dir=${join(dir, name)}`,
+    '--cache-hostname=bench',
+    `--cache-upstream-url=${upstream.url}`,
+    `--cache-upstream-public-key=${formatPublicKey(upstream.key.publicKey)}`,
+    ...flags,
+  ]);
   try {
-    const ncpsPort = await freePort();
-    const ncpsUrl = `http://127.0.0.1:${ncpsPort}`;
-    const ncps = startChild(process.execPath, [
-      MAIN,
-      'serve',
-      `--server-addr=127.0.0.1:${ncpsPort}`,
-      `--cache-data-dir=${join(dir, 'ncps')}`,
-      '--cache-hostname=bench',
-      '--cache-allow-put-verb=true',
-      `--cache-upstream-url=${upstreamUrl}`,
-      `--cache-upstream-public-key=${formatPublicKey(upstreamKey.publicKey)}`,
-    ]);
-    running.push(ncps.child);
-    await waitUntilUp(`${ncpsUrl}/healthz`, ncps.child, ncps.logs);
+    await waitUntilUp(`${url}/healthz`, child);
+  } catch (e) {
+    await stop(child);
+    throw e;
+  }
+  return { label: name, url, pids: [child.pid], process: child };
+}
 
-    const nginxPort = await freePort();
-    const nginxUrl = `http://127.0.0.1:${nginxPort}`;
-    const prefix = join(dir, 'nginx');
-    await mkdir(prefix);
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${join(prefix, t)};`).join(' ');
-    await writeFile(
-      join(prefix, 'nginx.conf'),
-      // Debian's stock settings (sendfile, tcp_nopush), one worker, and no access log: ncps does not log hits either.
-      `daemon off; worker_processes 1; pid ${join(prefix, 'nginx.pid')};
+async function startNginx(dir: string, www: string): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const prefix = join(dir, 'nginx');
+  await mkdir(prefix);
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${join(prefix, t)};`).join(' ');
+  await writeFile(
+    join(prefix, 'nginx.conf'),
+    // Debian's stock settings (sendfile, tcp_nopush), one worker, and no access log: ncps does not log hits either.
+    `daemon off; worker_processes 1; pid ${join(prefix, 'nginx.pid')};
 events { worker_connections 1024; }
 http {
   sendfile on; tcp_nopush on; access_log off; ${temp}
   types { text/x-nix-narinfo narinfo; application/x-nix-nar nar; }
-  server { listen 127.0.0.1:${nginxPort}; root ${www}; }
+  server { listen 127.0.0.1:${port}; root ${www}; }
 }
 `,
-    );
-    const nginx = startChild(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')]);
-    running.push(nginx.child);
-    await waitUntilUp(nginxUrl, nginx.child, nginx.logs);
-    const servers: [Server, Server] = [
-      { url: ncpsUrl, pid: ncps.child.pid! },
-      { url: nginxUrl, pid: nginx.child.pid! },
-    ];
+  );
+  const child = startPinned(SERVER_CPU, NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')]);
+  await waitUntilUp(url, child);
+  return { label: 'nginx', url, pids: await withChildren(child.pid), process: child };
+}
 
-    // The same narinfos and NARs, written for nginx and uploaded to ncps.
-    const narinfoPaths: string[] = [];
-    const baseNames: string[] = [];
-    for (let i = 0; i < NARINFOS; i++) {
-      const hash = storePathHash();
-      // Up to 3 references to earlier paths, like a small closure: a narinfo of ~600 bytes.
-      const text = narInfo(upstreamKey.secretKey, hash, `hit-${i}`, { hash: nix32Encode(randomBytes(32)), size: 4096 }, baseNames.slice(-3));
-      await writeFile(join(www, `${hash}.narinfo`), text);
-      await expectOk('PUT', `${ncpsUrl}/${hash}.narinfo`, text);
-      narinfoPaths.push(`/${hash}.narinfo`);
-      baseNames.push(`${hash}-hit-${i}`);
+// ---------------------------------------------------------------------------------------------
+// What the hits are served from: the same narinfos and NARs, files for nginx and uploads for ncps.
+
+interface HitContent {
+  /** Each with the small NAR it names (ncps takes a narinfo only once its NAR is stored). */
+  narinfos: { path: string; text: string; nar: { path: string; body: Buffer } }[];
+  nars: { size: number; path: string; body: Buffer }[];
+}
+
+async function writeHitContent(www: string, upstream: Upstream): Promise<HitContent> {
+  await mkdir(join(www, 'nar'), { recursive: true });
+  const narinfos: HitContent['narinfos'] = [];
+  const baseNames: string[] = [];
+  for (let i = 0; i < NARINFOS; i++) {
+    const hash = storePathHash();
+    const nar = randomBytes(4096);
+    const narHash = nix32Encode(sha256(nar));
+    // Up to 3 references to earlier paths, like a small closure: a narinfo of ~600 bytes.
+    const text = narInfo(upstream.key.secretKey, hash, `hit-${i}`, { hash: narHash, size: nar.length }, baseNames.slice(-3));
+    await writeFile(join(www, `${hash}.narinfo`), text);
+    narinfos.push({ path: `/${hash}.narinfo`, text, nar: { path: `/nar/${narHash}.nar`, body: nar } });
+    baseNames.push(`${hash}-hit-${i}`);
+  }
+  const nars = [];
+  for (const size of NAR_SIZES) {
+    const body = randomBytes(size);
+    const path = `/nar/${nix32Encode(sha256(body))}.nar`;
+    await writeFile(join(www, path), body);
+    nars.push({ size, path, body });
+  }
+  return { narinfos, nars };
+}
+
+/** Uploads over UPLOAD_CONCURRENCY connections: on a database server, one at a time takes a minute. */
+const UPLOAD_CONCURRENCY = 8;
+
+async function upload(ncps: Server, content: HitContent): Promise<void> {
+  const queue = [...content.narinfos];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      await expectOk('PUT', `${ncps.url}${next.nar.path}`, next.nar.body);
+      await expectOk('PUT', `${ncps.url}${next.path}`, next.text);
     }
-    const nars: { size: number; path: string }[] = [];
-    for (const size of NAR_SIZES) {
+  };
+  await Promise.all(Array.from({ length: UPLOAD_CONCURRENCY }, worker));
+  for (const { path, body } of content.nars) await expectOk('PUT', `${ncps.url}${path}`, body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements.
+
+/** Cells whose measured window overran: the load generator itself was not scheduled for a while. */
+const warnings: string[] = [];
+
+function checkWindow(cell: string, seconds: number): void {
+  // wrk's window also holds its connection set-up.
+  if (seconds > SECONDS * 1.1 + 0.2) {
+    warnings.push(`${cell}: the ${SECONDS} s window took ${seconds.toFixed(1)} s (the client was not scheduled: machine busy); its figures are not reliable`);
+  }
+}
+
+async function narinfoHits(dir: string, server: Server, content: HitContent): Promise<WrkResult> {
+  const options = { dir, url: server.url, paths: content.narinfos.map((n) => n.path), connections: NARINFO_CONNECTIONS, serverPids: server.pids, cpu: CLIENT_CPU };
+  await wrk({ ...options, seconds: WARM_UP_SECONDS });
+  const result = await wrk({ ...options, seconds: SECONDS });
+  checkWindow(`narinfo hits on ${server.label}`, result.seconds);
+  return result;
+}
+
+function narinfoRows(tag: string, ours: WrkResult, theirs: WrkResult): Row[] {
+  const figure = `${tag}narinfo hits, ${NARINFO_CONNECTIONS} connections`;
+  const rate = (r: WrkResult) => r.requests / r.seconds;
+  const perCpu = (r: WrkResult) => r.requests / r.cpuSeconds;
+  const cpu = (r: WrkResult) => `${Math.round((100 * r.cpuSeconds) / r.seconds)}% CPU`;
+  return [
+    { figure: `${figure}: requests/s`, ncps: `${num(rate(ours))} (${cpu(ours)})`, reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`, ratio: times(rate(ours), rate(theirs)) },
+    { figure: `${figure}: p50 / p99 latency`, ncps: `${ms(ours.p50Ms)} / ${ms(ours.p99Ms)}`, reference: `${ms(theirs.p50Ms)} / ${ms(theirs.p99Ms)}`, ratio: `p99 ${times(ours.p99Ms, theirs.p99Ms)}` },
+    { figure: `${figure}: requests per server CPU-second`, ncps: num(perCpu(ours)), reference: num(perCpu(theirs)), ratio: times(perCpu(ours), perCpu(theirs)) },
+  ];
+}
+
+async function narHits(client: string, server: Server, nar: { size: number; path: string }): Promise<SpliceResult> {
+  const result = await runSpliceClient(client, {
+    url: `${server.url}${nar.path}`,
+    connections: NAR_CONNECTIONS,
+    warmUpSeconds: WARM_UP_SECONDS,
+    seconds: SECONDS,
+    serverPids: server.pids,
+    cpu: CLIENT_CPU,
+  });
+  checkWindow(`${sizeName(nar.size)} NAR hits on ${server.label}`, result.seconds);
+  return result;
+}
+
+function narRows(tag: string, size: number, ours: SpliceResult, theirs: SpliceResult): Row[] {
+  const figure = `${tag}NAR hits, ${sizeName(size)}, ${NAR_CONNECTIONS} connections, splice client`;
+  const rate = (r: SpliceResult) => r.bytes / MB / r.seconds;
+  const perCpu = (r: SpliceResult) => r.bytes / MB / r.cpuSeconds;
+  const cpu = (r: SpliceResult) => `${Math.round((100 * r.cpuSeconds) / r.seconds)}% CPU`;
+  return [
+    { figure: `${figure}: MB/s`, ncps: `${num(rate(ours))} (${cpu(ours)})`, reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`, ratio: times(rate(ours), rate(theirs)) },
+    { figure: `${figure}: MB per server CPU-second`, ncps: num(perCpu(ours)), reference: num(perCpu(theirs)), ratio: times(perCpu(ours), perCpu(theirs)) },
+  ];
+}
+
+interface Substitution {
+  narinfoMs: number;
+  firstByteMs: number;
+  wholeMs: number;
+}
+
+/**
+ * What a Nix client does for a path: GET its narinfo, then the NAR its URL names. Times from the
+ * start to the whole narinfo, to the first NAR byte and to the last; the bytes are checked after.
+ */
+async function substitute(base: string, path: MissPath, nar: Buffer): Promise<Substitution> {
+  const started = performance.now();
+  const narinfo = await expectOk('GET', `${base}/${path.hash}.narinfo`);
+  const narinfoMs = performance.now() - started;
+  const url = /^URL: (.*)$/m.exec(narinfo.body.toString())?.[1];
+  const res = await expectOk('GET', `${base}/${url}`);
+  if (!res.body.equals(nar)) throw new Error(`${base}/${url}: wrong NAR bytes (${res.body.length} of ${nar.length})`);
+  return { narinfoMs, firstByteMs: res.firstByteAt - started, wholeMs: res.endAt - started };
+}
+
+async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const size of MISS_SIZES) {
+    const ours: Substitution[] = [];
+    const theirs: Substitution[] = [];
+    // Straight from the upstream, then through ncps, path by path: both see the same machine load.
+    for (let i = 0; i < MISS_WARM_UP + MISSES; i++) {
       const nar = randomBytes(size);
-      const path = `/nar/${nix32Encode(sha256(nar))}.nar`;
-      await writeFile(join(www, path), nar);
-      await expectOk('PUT', `${ncpsUrl}${path}`, nar);
-      nars.push({ size, path });
-    }
-
-    const rows: string[][] = [];
-    const ratio = (ours: number, theirs: number): string => `${(ours / theirs).toFixed(2)}×`;
-    /** Two rows: `amount` per wall-clock second, and per CPU second the server used. */
-    const compare = async (what: string, unit: string, paths: string[], connections: number, amount: (r: WrkResult) => number): Promise<void> => {
-      const results = [await load(dir, servers[0], paths, connections), await load(dir, servers[1], paths, connections)];
-      for (const [per, time] of [['s', (r: WrkResult) => r.seconds], ['server CPU-s', (r: WrkResult) => r.cpuSeconds]] as const) {
-        const [ours, theirs] = results.map((r) => amount(r) / time(r));
-        rows.push([`${what}: ${unit}/${per}`, ours.toFixed(0), theirs.toFixed(0), ratio(ours, theirs)]);
-      }
-    };
-
-    await compare(`narinfo hit (${NARINFOS} paths, ${NARINFO_CONNECTIONS} connections)`, 'requests', narinfoPaths, NARINFO_CONNECTIONS, (r) => r.requests);
-    for (const { size, path } of nars) {
-      await compare(`NAR hit (${size / MiB} MiB, ${NAR_CLIENTS} clients)`, 'MiB', [path], NAR_CLIENTS, (r) => r.bytes / MiB);
-    }
-
-    // Direct and through ncps alternate path by path, so that both see the same machine load.
-    const timings: { ncps: { narinfo: number; nar: number }[]; direct: { narinfo: number; nar: number }[] } = { ncps: [], direct: [] };
-    for (const [i, { hash, nar }] of misses.entries()) {
-      const direct = await miss(upstreamUrl, hash, nar);
-      const proxied = await miss(ncpsUrl, hash, nar);
+      const path = upstream.addPath(`miss-${size}-${i}`, nar);
+      const direct = await substitute(upstream.url, path, nar);
+      const proxied = await substitute(ncps.url, path, nar);
+      upstream.forget(path);
       if (i >= MISS_WARM_UP) {
-        timings.direct.push(direct);
-        timings.ncps.push(proxied);
+        theirs.push(direct);
+        ours.push(proxied);
+      }
+      await sleep(MISS_PAUSE_MS);
+    }
+    const figure = `${tag}miss, fresh ${sizeName(size)} NAR (median of ${MISSES})`;
+    const m = (list: Substitution[], key: keyof Substitution) => median(list.map((s) => s[key]));
+    rows.push(
+      { figure: `${figure}: time to the whole NAR`, ncps: ms(m(ours, 'wholeMs')), reference: `upstream ${ms(m(theirs, 'wholeMs'))}`, ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')) },
+      { figure: `${figure}: time to the narinfo`, ncps: ms(m(ours, 'narinfoMs')), reference: ms(m(theirs, 'narinfoMs')), ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')) },
+      { figure: `${figure}: time to the first NAR byte`, ncps: ms(m(ours, 'firstByteMs')), reference: ms(m(theirs, 'firstByteMs')), ratio: added(m(ours, 'firstByteMs'), m(theirs, 'firstByteMs')) },
+    );
+  }
+  return rows;
+}
+
+/**
+ * A fresh ncps with its embedded defaults: its RSS while idle, then its peak RSS while MEMORY_CLIENTS
+ * clients pull one uncached NAR of MEMORY_NAR_MIB through it at once (the NAR is generated by the
+ * upstream as it is sent, and received by the splice client: no copy of it is held anywhere).
+ */
+async function memoryRows(dir: string, client: string, upstream: Upstream): Promise<Row[]> {
+  const size = MEMORY_NAR_MIB * MiB;
+  const path = upstream.addGeneratedPath('memory', size);
+  const ncps = await startNcps(dir, upstream, 'ncps-memory', []);
+  try {
+    await sleep(IDLE_FIRST_SECONDS * 1000);
+    const idleFirst = await memory(ncps.pids[0]);
+    await sleep(Math.max(0, IDLE_SECONDS - IDLE_FIRST_SECONDS) * 1000);
+    const idleLast = await memory(ncps.pids[0]);
+
+    await expectOk('GET', `${ncps.url}/${path.hash}.narinfo`);
+    let peakSampled = 0;
+    const sampler = setInterval(() => {
+      memory(ncps.pids[0]).then((m) => (peakSampled = Math.max(peakSampled, m.rss)), () => undefined);
+    }, RSS_SAMPLE_MS);
+    const started = performance.now();
+    let result: SpliceResult;
+    try {
+      result = await runSpliceClient(client, {
+        url: `${ncps.url}${path.narPath}`,
+        connections: MEMORY_CLIENTS,
+        requestsPerConnection: 1,
+        seconds: 900,
+        serverPids: ncps.pids,
+        cpu: CLIENT_CPU,
+      });
+    } finally {
+      clearInterval(sampler);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const after = await memory(ncps.pids[0]);
+    peakSampled = Math.max(peakSampled, after.rss);
+    if (result.requests !== MEMORY_CLIENTS || result.bytes !== MEMORY_CLIENTS * size) {
+      throw new Error(`memory: ${result.requests} of ${MEMORY_CLIENTS} NARs, ${result.bytes} of ${MEMORY_CLIENTS * size} bytes`);
+    }
+    const mib = (bytes: number) => `${num(bytes / MiB, 1)} MiB`;
+    return [
+      { figure: `RSS idle, ${IDLE_FIRST_SECONDS} s after start (embedded defaults)`, ncps: mib(idleFirst.rss), reference: '', ratio: '' },
+      { figure: `RSS idle, ${IDLE_SECONDS} s after start`, ncps: mib(idleLast.rss), reference: '', ratio: '' },
+      {
+        figure: `peak RSS while ${MEMORY_CLIENTS} clients pull one uncached ${sizeName(size)} NAR`,
+        ncps: `${mib(peakSampled)} (VmHWM ${mib(after.peak)})`,
+        reference: `all done in ${num(seconds, 1)} s`,
+        ratio: '',
+      },
+    ];
+  } finally {
+    await stop(ncps.process);
+    upstream.forget(path);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  pinSelf(CLIENT_CPU);
+  const dir = await mkdtemp(join(tmpdir(), 'ncps-bench-serving-'));
+  // nginx's workers run as nobody when started by root: let them read the files.
+  await chmod(dir, 0o755);
+  const loadBefore = loadavg();
+  const upstream = new Upstream();
+  const rows: Row[] = [];
+  const hits = ONLY.has('narinfo') || ONLY.has('nar');
+  let nginx: Server | undefined;
+  try {
+    const client = ONLY.has('nar') || ONLY.has('memory') ? await buildSpliceClient(dir) : '';
+    await upstream.start();
+    const content = hits ? await writeHitContent(join(dir, 'www'), upstream) : undefined;
+    if (hits) nginx = await startNginx(dir, join(dir, 'www'));
+    // nginx is measured beside the default ncps; the backend rows are compared with those figures.
+    let nginxNarinfo: WrkResult | undefined;
+    const nginxNars = new Map<number, SpliceResult>();
+
+    const targets: (BackendName | undefined)[] = [undefined, ...BACKENDS];
+    for (const name of targets) {
+      const sections = name === undefined ? ONLY : new Set([...ONLY].filter((s) => s !== 'memory'));
+      if (![...sections].some((s) => s !== 'memory')) continue;
+      const backend: Backend | undefined = name ? await prepareBackend(name) : undefined;
+      const tag = backend ? `[${backend.name}] ` : '';
+      try {
+        const ncps = await startNcps(dir, upstream, `ncps-${name ?? 'default'}`, ['--cache-allow-put-verb=true', ...(backend?.flags ?? [])]);
+        try {
+          if (content) await upload(ncps, content);
+          if (sections.has('narinfo') && content && nginx) {
+            const ours = await narinfoHits(dir, ncps, content);
+            nginxNarinfo ??= await narinfoHits(dir, nginx, content);
+            rows.push(...narinfoRows(tag, ours, nginxNarinfo));
+          }
+          if (sections.has('nar') && content && nginx) {
+            for (const nar of content.nars) {
+              const ours = await narHits(client, ncps, nar);
+              if (!nginxNars.has(nar.size)) nginxNars.set(nar.size, await narHits(client, nginx, nar));
+              rows.push(...narRows(tag, nar.size, ours, nginxNars.get(nar.size)!));
+            }
+          }
+          if (sections.has('miss')) rows.push(...(await missRows(tag, ncps, upstream)));
+        } finally {
+          await stop(ncps.process);
+        }
+      } finally {
+        await backend?.cleanup();
       }
     }
-    for (const [label, step] of [['narinfo received', 'narinfo'], ['first NAR byte', 'nar']] as const) {
-      const [proxied, direct] = [median(timings.ncps.map((t) => t[step])), median(timings.direct.map((t) => t[step]))];
-      rows.push([
-        `miss (median of ${MISS_PATHS}, ${MISS_NAR_SIZE / MiB} MiB NARs): ${label}`,
-        `${proxied.toFixed(2)} ms`,
-        `${direct.toFixed(2)} ms`,
-        `${ratio(proxied, direct)} (+${(proxied - direct).toFixed(2)} ms)`,
-      ]);
-    }
+    if (nginx) await stop(nginx.process);
+    if (ONLY.has('memory')) rows.push(...(await memoryRows(dir, client, upstream)));
 
     console.log(
-      `ncps vs nginx ${NGINX} (hits) and vs the upstream itself (misses); Node ${process.version}, ${cpus().length} CPUs, ` +
-        `load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; wrk -t1, ${WARM_UP} warm-up + ${RUN} per cell\n`,
+      `ncps ${MAIN} vs nginx ${NGINX} (hits) and the upstream itself (misses); Node ${process.version}, ${cpus().length} CPUs ` +
+        `(servers on ${SERVER_CPU}, clients on ${CLIENT_CPU}); load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; ` +
+        `${WARM_UP_SECONDS} s warm-up + ${SECONDS} s per load cell; MB = 10^6 bytes`,
     );
-    console.log('| metric | ncps | nginx / direct | ratio (ncps ÷ other) |');
+    for (const name of BACKENDS) console.log(`[${name}]: ${BACKEND_DESCRIPTIONS[name]}; otherwise the embedded defaults`);
+    console.log('\n| figure | ncps | reference | ratio (ncps ÷ reference) |');
     console.log('|---|---|---|---|');
-    for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+    for (const row of rows) console.log(`| ${row.figure} | ${row.ncps} | ${row.reference} | ${row.ratio} |`);
+    for (const warning of warnings) console.log(`\nwarning: ${warning}`);
   } finally {
-    for (const child of running.reverse()) await stopChild(child);
-    upstream.close();
+    if (nginx) await stop(nginx.process);
+    await upstream.close();
     agent.destroy();
     await rm(dir, { recursive: true, force: true });
   }

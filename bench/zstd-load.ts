@@ -15,10 +15,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { freePort } from './serving/processes';
 import { formatPublicKey, generateKeyPair, nix32Encode } from 'src/nix';
 
 const MAIN = join(__dirname, '../src/main.js');
@@ -41,15 +41,6 @@ function request(method: string, url: string, body?: Buffer): Promise<number> {
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 30 s`)));
     req.end(body);
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Half random, half runs of one byte, in 64 KiB blocks: zstd has real work and a real gain. */
