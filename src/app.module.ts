@@ -9,6 +9,8 @@ import { LruModule } from 'src/lru';
 import { MetricsModule } from 'src/metrics/metrics.module';
 import { PrometheusModule } from 'src/metrics/prometheus.module';
 import { LoggingModule } from 'src/logging/logging.module';
+import { PinsHttpModule } from 'src/pins';
+import { WarmHttpModule } from 'src/warm';
 
 @Module({})
 export class AppModule {
@@ -22,6 +24,8 @@ export class AppModule {
         HealthModule,
         CacheModule,
         LruModule.scheduled(),
+        PinsHttpModule,
+        WarmHttpModule,
         PrometheusModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: DomainErrorFilter }],

@@ -4,12 +4,14 @@ import { SigningModule } from 'src/signing';
 import { StorageModule } from 'src/storage';
 import { LockingModule } from 'src/locking';
 import { UpstreamModule } from 'src/upstream';
+import { ClusterModule } from 'src/cluster';
 import { AccessTracker } from './access-tracker.service';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { TempSweeper } from './download/temp-sweeper';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
+import { NegativeNarInfos } from './negative-narinfos';
 import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
 import { CacheController } from './cache.controller';
@@ -19,16 +21,18 @@ import { NarInfoRoutes } from './narinfo.routes';
 import { NarService } from './nar.service';
 import { InfoController } from './info.controller';
 import { ZstdEncoderPool } from './zstd-encoding';
+import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts';
 
 @Module({
-  imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule],
+  imports: [DatabaseModule, StorageModule, SigningModule, LockingModule, UpstreamModule, ClusterModule],
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
-  controllers: [InfoController, PeerController, CacheController],
+  controllers: [InfoController, PeerController, CacheController, ArtifactController],
   providers: [
-    NarInfoService, NarService, AccessTracker, HotRoutes, NarInfoRoutes, DownloadRegistry, NarDownloader, NarInfoFetcher, PeerStreamService, DownloadSlots, TempSweeper,
+    NarInfoService, NarService, AccessTracker, HotRoutes, NarInfoRoutes, DownloadRegistry, NarDownloader, NarInfoFetcher, NegativeNarInfos, PeerStreamService, DownloadSlots, TempSweeper,
+    ArtifactService, ArtifactRoutes,
     // Built by hand: its constructor takes a pool size, not a dependency.
     { provide: ZstdEncoderPool, useFactory: () => new ZstdEncoderPool() },
   ],
-  exports: [NarInfoService, NarService, DownloadRegistry],
+  exports: [NarInfoService, NarService, DownloadRegistry, NarInfoFetcher, NarDownloader, DownloadSlots],
 })
 export class CacheModule {}

@@ -4,9 +4,6 @@ import { NcpsConfig } from 'src/config/config';
 import { SigningKeyService } from 'src/signing';
 import { TokenGuard } from './token.guard';
 
-/** Lower than cache.nixos.org's 40, so clients prefer this cache when both are configured. */
-export const CACHE_PRIORITY = 10;
-
 @Controller()
 export class InfoController {
   constructor(
@@ -23,7 +20,8 @@ export class InfoController {
   @UseGuards(TokenGuard)
   @Header('content-type', 'text/x-nix-cache-info')
   cacheInfo(): string {
-    return `StoreDir: /nix/store\nWantMassQuery: 1\nPriority: ${CACHE_PRIORITY}\n`;
+    // WantMassQuery: 1, as the Go ncps: a local proxy is cheap to ask about many paths at once.
+    return `StoreDir: /nix/store\nWantMassQuery: 1\nPriority: ${this.config.cache.priority}\n`;
   }
 
   /** Cheap on purpose: load balancers probe it. */

@@ -1,5 +1,5 @@
 import { BadRequestError } from 'src/common/errors';
-import { parseNarInfoName, parseNarName } from './nar-name';
+import { narInfoHashOf, parseNarInfoName, parseNarName } from './nar-name';
 
 const NIX32 = '0c8shwqlvxj0y1pz3xj2bvg1y3ra59lk1sp6v5nlnqbp1jvnqm5s';
 const HEX = 'a'.repeat(64);
@@ -15,6 +15,14 @@ describe('parseNarInfoName', () => {
       expect(() => parseNarInfoName(name)).toThrow(BadRequestError);
     },
   );
+});
+
+describe('narInfoHashOf', () => {
+  it('tells a name that is no narinfo at all (undefined) from a malformed narinfo name (400)', () => {
+    expect(narInfoHashOf('la57s5irymd2r45ypiwdi0gnw5smcf4a.narinfo')).toBe('la57s5irymd2r45ypiwdi0gnw5smcf4a');
+    expect(narInfoHashOf('la57s5irymd2r45ypiwdi0gnw5smcf4a.ls')).toBeUndefined();
+    expect(() => narInfoHashOf('x.narinfo')).toThrow(BadRequestError);
+  });
 });
 
 describe('parseNarName', () => {

@@ -1,10 +1,22 @@
 import { BadRequestError } from 'src/common/errors';
 import { Compression, compressionFromExtension, isNarHashPart, isStorePathHash, narExtension, NixFormatError, parseHash } from 'src/nix';
 
+const NARINFO_NAME = /^([^./]+)\.narinfo$/;
+
 /** `<hash>.narinfo` → the store path hash, or a 400 naming what is wrong. */
 export function parseNarInfoName(name: string): string {
-  const match = /^([^./]+)\.narinfo$/.exec(name);
-  if (!match) throw new BadRequestError('expected <hash>.narinfo');
+  const hash = narInfoHashOf(name);
+  if (hash === undefined) throw new BadRequestError('expected <hash>.narinfo');
+  return hash;
+}
+
+/**
+ * As parseNarInfoName, but undefined rather than a 400 for a name that is not `<...>.narinfo` at
+ * all: another file at the cache root (`<hash>.ls`), for the narinfo routes to hand on.
+ */
+export function narInfoHashOf(name: string): string | undefined {
+  const match = NARINFO_NAME.exec(name);
+  if (!match) return undefined;
   if (!isStorePathHash(match[1])) throw new BadRequestError('invalid store path hash');
   return match[1];
 }

@@ -6,7 +6,7 @@ import { NcpsConfig } from 'src/config/config';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { nix32Encode, parseHash } from 'src/nix';
-import { LockPort } from 'src/locking';
+import { LockPort, downloadNarKey } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
 import { openUnderReadLock } from 'src/lru';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
@@ -73,7 +73,11 @@ export class NarService {
     let download = joinable ?? this.downloads.get(key);
     if (!download) {
       const narinfo = this.downloader.expectedRow(key) ?? (await this.narInfos.findOneByUrl(key));
-      if (!narinfo?.upstreamNarUrl) throw new NotFoundError('NAR not found');
+      if (!narinfo?.upstreamNarUrl) {
+        // An uploaded NAR recorded as stored but gone from storage: nothing can fetch it again.
+        if (narinfo && (await this.narFiles.findByKey(key))) this.metrics.storedObjectMissing();
+        throw new NotFoundError('NAR not found');
+      }
       const fromPeer = distributed ? await this.peers.open(key) : null;
       if (fromPeer) return this.peerBody(key, fromPeer);
       download = this.downloader.downloadFor(narinfo).download;
@@ -142,18 +146,22 @@ export class NarService {
     if (declaredLength !== undefined && declaredLength > maxBytes) throw new PayloadTooLargeError(`NAR larger than ${maxBytes} bytes`);
     const upload = new Download(nar.key, this.config.cache.tempPath, { sha256: digest });
     try {
-      await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }), async (path, size) => {
-        await this.storage.put(nar.key, createReadStream(path));
-        const now = Date.now();
-        await this.narFiles.insertIfAbsent({
-          key: nar.key,
-          compression: nar.compression,
-          fileSize: size,
-          fileHash: `sha256:${nix32Encode(digest)}`,
-          createdAt: now,
-          lastAccessedAt: now,
-        });
-      });
+      await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }), (path, size) =>
+        // Object and row under the NAR's download lock, as a download commits: `ncps fsck --repair` takes
+        // it before deleting, so it never takes a just-stored object whose row is on its way for an orphan.
+        this.locks.withLock(downloadNarKey(nar.hash), this.config.lock.downloadTtlMs, async () => {
+          await this.storage.put(nar.key, createReadStream(path));
+          const now = Date.now();
+          await this.narFiles.insertIfAbsent({
+            key: nar.key,
+            compression: nar.compression,
+            fileSize: size,
+            fileHash: `sha256:${nix32Encode(digest)}`,
+            createdAt: now,
+            lastAccessedAt: now,
+          });
+        }),
+      );
     } catch (e) {
       if (e instanceof IntegrityError) throw new BadRequestError('NAR body does not match the hash in its name');
       throw e;

@@ -1,14 +1,15 @@
 import { Logger } from '@nestjs/common';
 import { NcpsConfig } from 'src/config/config';
-import { NarInfoEntity, NarInfoRepository, NewNarInfo } from 'src/database';
+import { NarInfoEntity, NarInfoRepository, NegativeNarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { NarInfo, nix32Encode } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
-import { UpstreamNarInfo, UpstreamService } from 'src/upstream';
+import { NarInfoLookup, UpstreamNarInfo, UpstreamService } from 'src/upstream';
 import { DownloadSlots } from './download/download-slots';
 import { NarDownloader } from './download/nar-downloader.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
+import { NegativeNarInfos } from './negative-narinfos';
 
 const HASH = '0'.repeat(32);
 const NAR_HASH = `sha256:${nix32Encode(Buffer.alloc(32, 1))}`;
@@ -26,6 +27,8 @@ const upstreamAnswer: UpstreamNarInfo = {
   } as NarInfo,
   narUrl: 'https://up.example/nar/abc.nar',
 };
+const found: NarInfoLookup = { outcome: 'found', found: upstreamAnswer };
+const NEGATIVE_TTL_MS = 60_000;
 
 /** A lock that queues holders of one key, like the local backend. */
 function fakeLocks(): LockPort {
@@ -43,12 +46,16 @@ describe('NarInfoFetcher', () => {
   let rows: Map<string, NewNarInfo>;
   let finishInsert: (error?: Error) => void;
   let narInfos: NarInfoRepository;
-  let upstream: { findNarInfo: jest.Mock };
+  let upstream: { lookupNarInfo: jest.Mock<Promise<NarInfoLookup>, [string]> };
   let downloader: NarDownloader;
+  /** The shared table of misses (hash → expiry), and what was written to it. */
+  let misses: Map<string, number>;
+  let missWrites: jest.Mock;
   let sut: NarInfoFetcher;
 
   beforeEach(() => {
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
     rows = new Map();
     narInfos = {
       findByHash: async (hash: string) => (rows.get(hash) as NarInfoEntity | undefined) ?? null,
@@ -62,13 +69,22 @@ describe('NarInfoFetcher', () => {
           };
         }),
     } as unknown as NarInfoRepository;
-    upstream = { findNarInfo: jest.fn(async () => upstreamAnswer) };
-    const config = { lock: { downloadTtlMs: 1000 } } as NcpsConfig;
+    upstream = { lookupNarInfo: jest.fn(async (_hash: string) => found) };
+    misses = new Map();
+    missWrites = jest.fn(async (hash: string, expiresAt: number) => void misses.set(hash, expiresAt));
+    const missRows = {
+      expiryOf: async (hash: string) => misses.get(hash) ?? null,
+      remember: missWrites,
+      forget: async (hash: string) => misses.delete(hash),
+      sweepExpired: async () => 0,
+    } as unknown as NegativeNarInfoRepository;
+    const config = { lock: { downloadTtlMs: 1000 }, cache: { negativeTtlMs: NEGATIVE_TTL_MS } } as NcpsConfig;
     // Only its expected rows are used here: nothing is downloaded (every prefetch is dropped).
     downloader = new (NarDownloader as unknown as new (config: NcpsConfig) => NarDownloader)(config);
     const slots = { acquire: async () => null } as unknown as DownloadSlots;
     const signing = { keyName: 'ours-1' } as SigningKeyService;
-    sut = new NarInfoFetcher(config, fakeLocks(), narInfos, upstream as unknown as UpstreamService, signing, {} as StoragePort, downloader, slots);
+    const negatives = new NegativeNarInfos(config, missRows);
+    sut = new NarInfoFetcher(config, fakeLocks(), narInfos, upstream as unknown as UpstreamService, signing, {} as StoragePort, downloader, slots, negatives);
   });
 
   afterEach(() => jest.restoreAllMocks());
@@ -90,7 +106,7 @@ describe('NarInfoFetcher', () => {
     await new Promise((r) => setImmediate(r));
     finishInsert();
     expect(await second).toBe(first);
-    expect(upstream.findNarInfo).toHaveBeenCalledTimes(1);
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
   });
 
   it('a row that cannot be stored was answered all the same; the next request fetches it again', async () => {
@@ -103,13 +119,67 @@ describe('NarInfoFetcher', () => {
     const again = sut.fetch(HASH);
     const { createdAt: _c, lastAccessedAt: _a, ...content } = first!;
     expect(await again).toMatchObject(content);
-    expect(upstream.findNarInfo).toHaveBeenCalledTimes(2);
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(2);
   });
 
-  it('answers null when no upstream has it, and throws what the lookup throws', async () => {
-    upstream.findNarInfo.mockResolvedValueOnce(null);
+  it('answers null when no upstream could answer, remembering nothing, and throws what the lookup throws', async () => {
+    upstream.lookupNarInfo.mockResolvedValueOnce({ outcome: 'unavailable' });
     expect(await sut.fetch(HASH)).toBeNull();
-    upstream.findNarInfo.mockRejectedValueOnce(new Error('invalid store path hash'));
+    expect(missWrites).not.toHaveBeenCalled();
+    upstream.lookupNarInfo.mockRejectedValueOnce(new Error('invalid store path hash'));
     await expect(sut.fetch(HASH)).rejects.toThrow('invalid store path hash');
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(2);
+  });
+
+  it('remembers a certain miss and answers the next ones without asking upstream, nor the database', async () => {
+    upstream.lookupNarInfo.mockResolvedValue({ outcome: 'absent' });
+    const before = Date.now();
+    expect(await sut.fetch(HASH)).toBeNull();
+    expect(missWrites).toHaveBeenCalledWith(HASH, expect.any(Number));
+    expect(misses.get(HASH)).toBeGreaterThanOrEqual(before + NEGATIVE_TTL_MS);
+    const lookups = jest.spyOn(narInfos, 'findByHash');
+    for (let i = 0; i < 10; i++) expect(await sut.fetch(HASH)).toBeNull();
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
+    expect(lookups).not.toHaveBeenCalled();
+  });
+
+  it('answers a certain miss before it is written', async () => {
+    upstream.lookupNarInfo.mockResolvedValue({ outcome: 'absent' });
+    let finishWrite!: () => void;
+    missWrites.mockImplementationOnce(() => new Promise<void>((resolve) => (finishWrite = resolve)));
+    expect(await sut.fetch(HASH)).toBeNull();
+    expect(missWrites).toHaveBeenCalledTimes(1);
+    finishWrite();
+  });
+
+  it('answers a miss another instance remembered from the database, without asking upstream', async () => {
+    misses.set(HASH, Date.now() + 10_000);
+    expect(await sut.fetch(HASH)).toBeNull();
+    expect(await sut.fetch(HASH)).toBeNull();
+    expect(upstream.lookupNarInfo).not.toHaveBeenCalled();
+  });
+
+  it('asks again once a remembered miss expired, and deletes it when the answer is positive', async () => {
+    misses.set(HASH, Date.now() - 1);
+    const row = sut.fetch(HASH);
+    expect(await row).toMatchObject({ hash: HASH });
+    finishInsert();
+    await new Promise((r) => setImmediate(r));
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
+    expect(misses.has(HASH)).toBe(false);
+  });
+
+  it('50 concurrent requests for one hash share one upstream lookup and one answer', async () => {
+    let release!: (lookup: NarInfoLookup) => void;
+    upstream.lookupNarInfo.mockResolvedValue({ outcome: 'unavailable' });
+    upstream.lookupNarInfo.mockImplementationOnce(() => new Promise((resolve) => (release = resolve)));
+    const requests = Array.from({ length: 50 }, () => sut.fetch(HASH));
+    await new Promise((r) => setImmediate(r));
+    release({ outcome: 'unavailable' });
+    expect(await Promise.all(requests)).toEqual(Array(50).fill(null));
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
+    // Shared while running only: an unavailable upstream is asked again by the next request.
+    expect(await sut.fetch(HASH)).toBeNull();
+    expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(2);
   });
 });

@@ -10,6 +10,7 @@ import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { narKeyFor } from './nar-key';
 import { rowFromNarInfo } from './narinfo-record';
+import { NegativeNarInfos } from './negative-narinfos';
 
 /**
  * A narinfo miss: asks the upstreams (under the cluster-wide `download:narinfo:<hash>` lock), rewrites
@@ -17,6 +18,10 @@ import { rowFromNarInfo } from './narinfo-record';
  * The answer goes out as soon as the narinfo is verified and its row built: the lock is held until
  * the row is stored, so another request (here or on another instance) waits for it and reads the
  * same row, and a NAR request meanwhile finds the row at the NarDownloader.
+ *
+ * Misses are cheap to repeat: requests here for a hash being fetched share that fetch instead of
+ * queueing on its lock, and a certain "not found" is remembered (NegativeNarInfos) and answered at
+ * once, before it is written, while the TTL lasts.
  */
 @Injectable()
 export class NarInfoFetcher {
@@ -31,21 +36,43 @@ export class NarInfoFetcher {
     private readonly storage: StoragePort,
     private readonly downloader: NarDownloader,
     private readonly slots: DownloadSlots,
+    private readonly negatives: NegativeNarInfos,
   ) {}
+
+  /** Fetches in progress here, by hash: later requests for the same hash share them. */
+  private readonly inFlight = new Map<string, Promise<NewNarInfo | null>>();
 
   /**
    * The narinfo row after fetching it, or null when no healthy upstream has it. A fetched row is
    * returned as built, not read back (under the lock nobody else writes this hash), and before its
-   * insert ended (see above).
+   * insert ended (see above). Callers have just looked for the stored row: a miss this instance
+   * remembers is answered without looking again.
    */
-  async fetch(hash: string): Promise<NewNarInfo | null> {
-    let answer!: (row: NewNarInfo) => void;
-    const answered = new Promise<NewNarInfo>((resolve) => (answer = resolve));
+  fetch(hash: string): Promise<NewNarInfo | null> {
+    const running = this.inFlight.get(hash);
+    if (running) return running;
+    if (this.negatives.knownHere(hash)) return Promise.resolve(null);
+    const fetching = this.fetchOnce(hash).finally(() => this.inFlight.delete(hash));
+    this.inFlight.set(hash, fetching);
+    return fetching;
+  }
+
+  private async fetchOnce(hash: string): Promise<NewNarInfo | null> {
+    let answer!: (row: NewNarInfo | null) => void;
+    const answered = new Promise<NewNarInfo | null>((resolve) => (answer = resolve));
     const locked = this.locks.withLock(downloadNarInfoKey(hash), this.config.lock.downloadTtlMs, async () => {
       const existing = await this.narInfos.findByHash(hash);
       if (existing) return existing;
-      const found = await this.upstream.findNarInfo(hash);
-      if (!found) return null;
+      const negative = await this.negatives.check(hash);
+      if (negative === 'remembered') return null;
+      const lookup = await this.upstream.lookupNarInfo(hash);
+      if (lookup.outcome === 'absent') {
+        // The 404 goes out now; the lock is held until the miss is written, as a row would be.
+        answer(null);
+        await this.negatives.remember(hash);
+      }
+      if (lookup.outcome !== 'found') return null;
+      const { found } = lookup;
       const { info } = found;
       // Our URL: by FileHash like Nix's own, never a compressed file by its NarHash (see narKeyFor).
       const key = narKeyFor(hash, info);
@@ -67,6 +94,9 @@ export class NarInfoFetcher {
         this.logger.warn({ hash, err: (e as Error).message }, 'narinfo answered but not stored');
       } finally {
         forget();
+      }
+      if (negative === 'expired') {
+        await this.negatives.forget(hash).catch((e: Error) => this.logger.warn({ hash, err: e.message }, 'expired narinfo miss not deleted'));
       }
       return fetched;
     });

@@ -3,7 +3,8 @@ import { FastifyReply } from 'fastify';
 import { RequestContexts } from 'src/logging/request-logging';
 import { HotRequest, HotRoutes } from './hot-routes';
 import { NarInfoService } from './narinfo.service';
-import { parseNarInfoName } from './nar-name';
+import { narInfoHashOf } from './nar-name';
+import { ArtifactRoutes } from './artifacts/artifact.routes';
 
 const NARINFO_TYPE = 'text/x-nix-narinfo';
 
@@ -21,21 +22,27 @@ export class NarInfoRoutes implements OnModuleInit {
     private readonly hot: HotRoutes,
     private readonly narInfos: NarInfoService,
     private readonly contexts: RequestContexts,
+    private readonly others: ArtifactRoutes,
   ) {}
 
   onModuleInit(): void {
+    // Other files at the root (`<hash>.ls`) are handed on here rather than routed by Fastify: a pattern
+    // with a static ending is a regular expression its router would test before every narinfo.
     this.hot.read('GET', NARINFO_URLS, async (request, reply) => {
-      const text = await this.narInfo(request, reply);
+      const hash = narInfoHashOf(request.params.name);
+      if (hash === undefined) return this.others.rootFile('GET', request, reply);
+      const text = await this.narInfo(hash, request, reply);
       reply.header('content-type', NARINFO_TYPE).send(text);
     });
     this.hot.read('HEAD', NARINFO_URLS, async (request, reply) => {
-      const text = await this.narInfo(request, reply);
+      const hash = narInfoHashOf(request.params.name);
+      if (hash === undefined) return this.others.rootFile('HEAD', request, reply);
+      const text = await this.narInfo(hash, request, reply);
       reply.header('content-type', NARINFO_TYPE).header('content-length', text.length).send();
     });
   }
 
-  private async narInfo(request: HotRequest, reply: FastifyReply): Promise<Buffer> {
-    const hash = parseNarInfoName(request.params.name);
+  private async narInfo(hash: string, request: HotRequest, reply: FastifyReply): Promise<Buffer> {
     return (await this.narInfos.storedNarInfo(hash)) ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
   }
 }

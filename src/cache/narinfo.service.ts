@@ -12,6 +12,7 @@ import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { AccessTracker } from './access-tracker.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
+import { NegativeNarInfos } from './negative-narinfos';
 import { parseNarName } from './nar-name';
 import { narInfoFromRow, rowFromNarInfo } from './narinfo-record';
 import { NarInfoTexts } from './narinfo-texts';
@@ -42,6 +43,7 @@ export class NarInfoService {
     private readonly locks: LockPort,
     private readonly metrics: CacheMetrics,
     private readonly storage: StoragePort,
+    private readonly negatives: NegativeNarInfos,
   ) {
     this.uploadKeys = config.cache.uploadTrustedKeys.map(parsePublicKey);
   }
@@ -102,6 +104,8 @@ export class NarInfoService {
         if (!(await this.storage.head(nar.key))) {
           throw new ConflictError(`${nar.key} is not stored: upload the NAR before its narinfo`);
         }
+        // A miss remembered before the upload is no longer true (and would outlive a later DELETE).
+        await this.negatives.forget(hash);
         if (uploadOutcome(await this.narInfos.findByHash(hash), info) === 'unchanged') return;
         await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
         this.texts.forget(hash);

@@ -3,8 +3,11 @@ import { ConfigError } from 'src/config/option';
 import { registerServe } from './serve.command';
 import { registerMigrate } from './migrate.command';
 import { registerLru } from './lru.command';
+import { registerPin } from './pin.command';
+import { registerWarm } from './warm.command';
 import { registerDocs } from './docs.command';
 import { registerMigrateData } from './migrate-data.command';
+import { registerFsck } from './fsck.command';
 
 /** The `ncps` program: `serve`, `migrate up`, ... Every command reads the same option table. */
 export function buildProgram(env: NodeJS.ProcessEnv): Command {
@@ -15,7 +18,10 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerServe(program, env);
   registerMigrate(program, env);
   registerLru(program, env);
+  registerPin(program, env);
+  registerWarm(program, env);
   registerMigrateData(program, env);
+  registerFsck(program, env);
   registerDocs(program);
   return program;
 }

@@ -4,6 +4,7 @@ import { parseCidr } from 'src/common/cidr';
 import { parsePublicKey } from 'src/nix';
 import { upstreamTrust } from 'src/upstream/upstream.keys';
 import { parseAllowedOrigin } from 'src/upstream/upstream.origins';
+import { NoProxy, parseProxyUrl } from 'src/upstream/upstream.proxy';
 import { parseUpstreamUrl } from 'src/upstream/upstream.url';
 import { ConfigError, OptionValue } from './option';
 import { DatabaseDialect, LockBackend, NcpsConfig, StorageConfig } from './config';
@@ -91,6 +92,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     ['cache-lock-retry-max-attempts', 0],
     ['cache-redis-db', 0],
     ['cache-max-nar-size', 1],
+    ['cache-priority', 0],
     ['cache-upstream-max-concurrent-downloads', 1],
     ['server-request-idle-timeout', 1],
   ] as const) {
@@ -134,18 +136,19 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
 
   const home = ctx.homeDir ?? homedir();
   const netrc = str('netrc-file') ?? '~/.netrc';
-  const advertise = str('server-advertise-url') || `http://${hostname}:${port}`;
+  const advertiseUrl = parseAdvertiseUrl(str('server-advertise-url'));
 
   return {
     logLevel: str('log-level') ?? 'info',
     prometheusEnabled: bool('prometheus-enabled'),
-    server: { host, port, advertiseUrl: advertise.replace(/\/+$/, ''), shutdownTimeoutMs: num('server-shutdown-timeout'), requestIdleTimeoutMs: num('server-request-idle-timeout') },
+    server: { host, port, advertiseUrl, shutdownTimeoutMs: num('server-shutdown-timeout'), requestIdleTimeoutMs: num('server-request-idle-timeout') },
     cache: {
       hostname,
       dataDir,
       tempPath: resolve(str('cache-temp-path') || ctx.tempDir || tmpdir()),
       secretKeyPath: str('cache-secret-key-path') || undefined,
       signNarinfo: bool('cache-sign-narinfo'),
+      priority: num('cache-priority'),
       allowPut: bool('cache-allow-put-verb'),
       allowDelete: bool('cache-allow-delete-verb'),
       getToken,
@@ -155,6 +158,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
       maxSizeBytes: maxSize,
       maxNarSizeBytes: num('cache-max-nar-size'),
       lru: schedule ? { schedule, timezone: str('cache-lru-schedule-timezone') ?? 'Local' } : undefined,
+      negativeTtlMs: num('cache-negative-ttl'),
     },
     storage,
     database,
@@ -167,6 +171,8 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
       responseHeaderTimeoutMs: num('cache-upstream-response-header-timeout'),
       maxConcurrentDownloads: num('cache-upstream-max-concurrent-downloads'),
       netrcFile: netrc.startsWith('~/') ? join(home, netrc.slice(2)) : netrc,
+      ...upstreamProxies(values),
+      caFile: str('cache-upstream-ca-file') || undefined,
     },
     lock: {
       backend,
@@ -196,6 +202,30 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
   };
 }
 
+/** The forward proxy options, checked (errors name the option, never a proxy URL: it may carry credentials). */
+function upstreamProxies(values: OptionValues): { httpProxy?: string; httpsProxy?: string; noProxy: string[] } {
+  const proxies: { httpProxy?: string; httpsProxy?: string; noProxy: string[] } = { noProxy: (values['cache-upstream-no-proxy'] as string[] | undefined) ?? [] };
+  for (const [flag, field] of [
+    ['cache-upstream-http-proxy', 'httpProxy'],
+    ['cache-upstream-https-proxy', 'httpsProxy'],
+  ] as const) {
+    const url = (values[flag] as string | undefined)?.trim();
+    if (!url) continue;
+    try {
+      parseProxyUrl(url);
+    } catch (e) {
+      throw new ConfigError(`--${flag}: ${(e as Error).message}`);
+    }
+    proxies[field] = url;
+  }
+  try {
+    new NoProxy(proxies.noProxy);
+  } catch (e) {
+    throw new ConfigError(`--cache-upstream-no-proxy: ${(e as Error).message}`);
+  }
+  return proxies;
+}
+
 /** Refuses, before anything starts, an upstream that would be taken unverified without the operator saying so. */
 function checkUpstreamTrust(urls: string[], publicKeys: string[], allowUnsigned: string[]): void {
   try {
@@ -203,6 +233,29 @@ function checkUpstreamTrust(urls: string[], publicKeys: string[], allowUnsigned:
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
+}
+
+/**
+ * An explicit --server-advertise-url, checked and without its trailing slash. Its default (this
+ * instance's own address) is decided once the server listens: see src/cluster/advertise-url.ts.
+ */
+export function parseAdvertiseUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.username || url?.password) {
+    // Not echoed: it holds credentials. Peers are reached with the get token, never with URL credentials.
+    throw new ConfigError('--server-advertise-url must not contain credentials');
+  }
+  // At most 200: the announcements store it followed by `/_ncps/instance/<id>` in 255 characters.
+  if (!url || !/^https?:$/.test(url.protocol) || url.search || url.hash || value.length > 200) {
+    throw new ConfigError(`--server-advertise-url: "${value}" is not an http(s) URL of at most 200 characters without query or fragment (example: http://ncps-1.internal:8501)`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, parseListenAddress } from './build-config';
+import { buildConfig, parseAdvertiseUrl, parseListenAddress } from './build-config';
 import { renderConfigExample } from './example';
 import { ConfigError, parseDuration, parseSize } from './option';
 import { OPTIONS } from './options';
@@ -56,6 +56,24 @@ describe('option parsers', () => {
 
   it('rejects a listen address without port', () => {
     expect(() => parseListenAddress('localhost')).toThrow(/--server-addr/);
+  });
+
+  it('leaves the advertise URL to the listening address unless one is given (then without a trailing slash)', () => {
+    expect(load().server.advertiseUrl).toBeUndefined();
+    expect(load({ 'cache-hostname': 'cache.example.com' }).server.advertiseUrl).toBeUndefined();
+    expect(load({ 'server-advertise-url': 'http://ncps-1.internal:8501/' }).server.advertiseUrl).toBe('http://ncps-1.internal:8501');
+    expect(parseAdvertiseUrl('https://[fd00::2]:8443/ncps')).toBe('https://[fd00::2]:8443/ncps');
+  });
+
+  it.each(['ncps-1:8501', 'ftp://a/', 'http://a:8501/?x=1', 'http://a:8501/#x', 'http://user:secret@a:8501', `http://${'a'.repeat(200)}`])(
+    'rejects the advertise URL %p',
+    (url) => {
+      expect(() => parseAdvertiseUrl(url)).toThrow(/--server-advertise-url/);
+    },
+  );
+
+  it('does not echo an advertise URL holding credentials', () => {
+    expect(() => parseAdvertiseUrl('http://user:s3cr3t@a:8501')).toThrow(/^(?!.*s3cr3t).*credentials/);
   });
 });
 
@@ -179,6 +197,14 @@ describe('validation', () => {
     expect(() => load({ 'health-details-from': 'localhost' })).toThrow(/--health-details-from: .*not an IP address/);
   });
 
+  it('advertises priority 10 unless --cache-priority, CACHE_PRIORITY or cache.priority says otherwise, never below 0', () => {
+    expect(load().cache.priority).toBe(10);
+    expect(load({ 'cache-priority': '30' }).cache.priority).toBe(30);
+    expect(load({}, { CACHE_PRIORITY: '45' }).cache.priority).toBe(45);
+    expect(load({ config: yamlFile('cache:\n  priority: 5\n') }).cache.priority).toBe(5);
+    expect(() => load({ 'cache-priority': '-1' })).toThrow('--cache-priority must be at least 0');
+  });
+
   it('requires max-size with an LRU schedule', () => {
     expect(() => load({ 'cache-lru-schedule': '0 2 * * *' })).toThrow(/needs --cache-max-size/);
   });
@@ -221,5 +247,21 @@ describe('the option table and its documents', () => {
     const defaults = resolveOptions({ flags: { config: yamlFile('{}\n') }, env: {} });
     expect({ ...fromExample, config: undefined }).toEqual({ ...defaults, config: undefined });
     for (const o of OPTIONS.filter((x) => x.key !== null)) expect(renderConfigExample()).toContain(`$${o.env})`);
+  });
+});
+
+describe('upstream proxy options', () => {
+  it('reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, else lower case, as Go does', () => {
+    const sut = load({}, { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'http://lower:3128', http_proxy: 'proxy.corp:8080', no_proxy: 'a.example, .b.example' });
+    expect(sut.upstream).toMatchObject({ httpsProxy: 'http://upper:3128', httpProxy: 'proxy.corp:8080', noProxy: ['a.example', '.b.example'] });
+    const none = load({}, {}).upstream;
+    expect([none.httpProxy, none.httpsProxy, none.noProxy]).toEqual([undefined, undefined, []]);
+  });
+
+  it('lets the flag win over the environment, and refuses an unusable proxy without echoing it', () => {
+    expect(load({ 'cache-upstream-https-proxy': 'http://flag:1' }, { HTTPS_PROXY: 'http://env:2' }).upstream.httpsProxy).toBe('http://flag:1');
+    expect(() => load({}, { http_proxy: 'https://u:hunter2@proxy.corp' })).toThrow(/^--cache-upstream-http-proxy: https proxies are not supported/);
+    expect(() => load({}, { http_proxy: 'https://u:hunter2@proxy.corp' })).not.toThrow('hunter2');
+    expect(() => load({}, { NO_PROXY: '10.0.0.0/99' })).toThrow('--cache-upstream-no-proxy: "10.0.0.0/99"');
   });
 });

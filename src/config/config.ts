@@ -55,6 +55,13 @@ export interface UpstreamConfig {
   /** Most NAR downloads from upstreams at once (clients first, prefetches after). */
   maxConcurrentDownloads: number;
   netrcFile: string;
+  /** Forward proxy for http:// upstreams (HTTP_PROXY), for https:// ones (HTTPS_PROXY, by CONNECT); may carry the proxy's credentials. */
+  httpProxy?: string;
+  httpsProxy?: string;
+  /** Hosts reached without the proxy (NO_PROXY, curl's rules). */
+  noProxy: string[];
+  /** PEM CAs trusted for https upstreams besides the bundled ones. */
+  caFile?: string;
 }
 
 export interface NcpsConfig {
@@ -63,7 +70,8 @@ export interface NcpsConfig {
   server: {
     host: string;
     port: number;
-    advertiseUrl: string;
+    /** --server-advertise-url when given; otherwise this instance's own address, known once it listens (src/cluster). */
+    advertiseUrl?: string;
     shutdownTimeoutMs: number;
     /** How long a client may send nothing (upload body, headers) or read nothing before it is cut. */
     requestIdleTimeoutMs: number;
@@ -74,6 +82,8 @@ export interface NcpsConfig {
     tempPath: string;
     secretKeyPath?: string;
     signNarinfo: boolean;
+    /** Priority advertised in /nix-cache-info (--cache-priority). */
+    priority: number;
     allowPut: boolean;
     allowDelete: boolean;
     getToken?: string;
@@ -86,6 +96,8 @@ export interface NcpsConfig {
     /** Largest NAR file accepted (uploads, and downloads of unknown size). */
     maxNarSizeBytes: number;
     lru?: { schedule: string; timezone: string };
+    /** How long an upstream "not found" for a narinfo is remembered; 0 = not at all. */
+    negativeTtlMs: number;
   };
   storage: StorageConfig;
   database: DatabaseConfig;

@@ -11,6 +11,8 @@ export interface OptionSpec {
   readonly key: string | null;
   /** Environment variable, e.g. `CACHE_HOSTNAME`. */
   readonly env: string;
+  /** Further environment variables read when `env` is unset, in order (e.g. the lower-case `https_proxy`). */
+  readonly alsoEnv?: readonly string[];
   readonly kind: OptionKind;
   /** Default as the user would write it (parsed like any other value); omitted = unset. */
   readonly default?: string;

@@ -31,8 +31,10 @@ function resolveOne(spec: OptionSpec, sources: ConfigSources, file: Record<strin
     const fromFile = lookupKey(file, spec.key);
     if (fromFile !== undefined && fromFile !== null) return parseOptionValue(spec, fromFile);
   }
-  const fromEnv = sources.env[spec.env];
-  if (fromEnv !== undefined && fromEnv !== '') return parseOptionValue(spec, fromEnv);
+  for (const name of [spec.env, ...(spec.alsoEnv ?? [])]) {
+    const fromEnv = sources.env[name];
+    if (fromEnv !== undefined && fromEnv !== '') return parseOptionValue(spec, fromEnv);
+  }
   return spec.default === undefined ? undefined : parseOptionValue(spec, spec.default);
 }
 

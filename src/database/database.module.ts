@@ -10,8 +10,10 @@ import { ConfigRepository } from './repositories/config.repository';
 import { NarFileRepository } from './repositories/nar-file.repository';
 import { NarInfoRepository } from './repositories/narinfo.repository';
 import { NarDownloadRepository } from './repositories/nar-download.repository';
+import { NegativeNarInfoRepository } from './repositories/negative-narinfo.repository';
+import { ArtifactRepository } from './repositories/artifact.repository';
 
-const REPOSITORIES = [NarInfoRepository, NarFileRepository, ConfigRepository, NarDownloadRepository];
+const REPOSITORIES = [NarInfoRepository, NarFileRepository, ConfigRepository, NarDownloadRepository, NegativeNarInfoRepository, ArtifactRepository];
 
 /** Connects to the configured database, applies pending migrations at start, exposes repositories. */
 @Module({

@@ -3,7 +3,9 @@ import { DatabaseConfig } from 'src/config/config';
 import { databaseDialect } from 'src/config/build-config';
 import { ConfigError } from 'src/config/option';
 import { createDataSource } from './data-source';
+import { PinEntity } from './entities';
 import { applyMigrations, pendingMigrations } from './migrate';
+import { ArtifactRepository } from './repositories/artifact.repository';
 import { ConfigRepository } from './repositories/config.repository';
 import { NarFileRepository } from './repositories/nar-file.repository';
 import { NarInfoRepository } from './repositories/narinfo.repository';
@@ -16,7 +18,7 @@ export interface MigrateDatabaseOptions {
   batchSize?: number;
 }
 
-export type CopiedTable = 'config' | 'nar_files' | 'narinfos';
+export type CopiedTable = 'config' | 'nar_files' | 'narinfos' | 'pins' | 'artifacts';
 export type MigrateDatabaseReport = Record<CopiedTable, { source: number; target: number }>;
 
 /** A copy needs few connections: one reader, one writer, one for the migration lock. */
@@ -24,7 +26,7 @@ const POOL = { poolMaxOpen: 2, poolMaxIdle: 1 };
 
 /**
  * `ncps migrate-database --from URL --to URL`: copies all metadata (config including the signing
- * key, NAR files, narinfos with their references and signatures) from one database to another of
+ * key, NAR files, narinfos with their references and signatures, pins, artifacts) from one database to another of
  * any dialect. The target's schema is migrated first. Rows are copied in id order, in batches,
  * inserted unless their natural key (hash, key) is already there, so running it again after an
  * interruption completes the copy. Config entries are the exception: the source's value replaces
@@ -70,6 +72,25 @@ async function copy(source: DataSource, target: DataSource, batchSize: number, l
 
   await copyById('nar_files', new NarFileRepository(source), new NarFileRepository(target), batchSize, log);
   await copyById('narinfos', new NarInfoRepository(source), new NarInfoRepository(target), batchSize, log);
+  await copyArtifacts(new ArtifactRepository(source), new ArtifactRepository(target), batchSize, log);
+
+  // A few rows, set by operators: copied whole, a pin already in the target taking the source's expiry.
+  const pins = await source.getRepository(PinEntity).find({ order: { hash: 'ASC' } });
+  if (pins.length > 0) await target.getRepository(PinEntity).upsert(pins, ['hash']);
+  log(`pins: ${pins.length} copied`);
+}
+
+/** As copyById, with the path (the table's key) as the cursor. */
+async function copyArtifacts(from: ArtifactRepository, to: ArtifactRepository, batchSize: number, log: (m: string) => void): Promise<void> {
+  let copied = 0;
+  for (let afterPath = ''; ; ) {
+    const page = await from.pageAfterPath(afterPath, batchSize);
+    if (page.length === 0) break;
+    await to.insertManyIfAbsent(page);
+    afterPath = page[page.length - 1].path;
+    copied += page.length;
+    log(`artifacts: ${copied} rows copied`);
+  }
 }
 
 interface CopyableRepository<Row extends { id: number }> {
@@ -101,10 +122,12 @@ async function verify(source: DataSource, target: DataSource, log: (m: string) =
     config: (await new ConfigRepository(ds).all()).length,
     nar_files: await new NarFileRepository(ds).countStored(),
     narinfos: await new NarInfoRepository(ds).count(),
+    pins: await ds.getRepository(PinEntity).count(),
+    artifacts: await new ArtifactRepository(ds).count(),
   });
   const [s, t] = await Promise.all([counts(source), counts(target)]);
   const report = {} as MigrateDatabaseReport;
-  for (const table of ['config', 'nar_files', 'narinfos'] as const) {
+  for (const table of ['config', 'nar_files', 'narinfos', 'pins', 'artifacts'] as const) {
     report[table] = { source: s[table], target: t[table] };
     log(`${table}: ${s[table]} rows in the source, ${t[table]} in the target`);
   }

@@ -4,6 +4,7 @@ import { DatabaseHealthIndicator } from 'src/database';
 import { StorageHealthIndicator } from 'src/storage';
 import { LockHealthIndicator } from 'src/locking';
 import { UpstreamHealthIndicator } from 'src/upstream';
+import { ClusterHealthIndicator } from 'src/cluster';
 import { sharedRun } from './shared-run';
 
 /** Terminus' report, plus one line naming what is down (what an operator reads in a probe's log). */
@@ -33,6 +34,7 @@ export class HealthProbe {
     private readonly storage: StorageHealthIndicator,
     private readonly locks: LockHealthIndicator,
     private readonly upstreams: UpstreamHealthIndicator,
+    private readonly cluster: ClusterHealthIndicator,
   ) {
     this.run = sharedRun(() => this.probe(), HEALTH_PROBE_TTL_MS);
   }
@@ -44,6 +46,7 @@ export class HealthProbe {
         () => this.storage.check(),
         () => this.locks.isHealthy(),
         () => this.upstreams.check(),
+        () => this.cluster.report(),
       ]);
       return { up: true, down: [], report };
     } catch (e) {

@@ -14,13 +14,14 @@ const SECRET_PARAM = /[?&](?:password|pass|pwd|sslpassword|secret|token)=([^&#]*
 
 /**
  * The secret values of a configuration: the token, S3 keys, Redis password, and the passwords inside
- * the database and upstream URLs (as written, decoded and re-encoded, since a driver's message may
+ * the database, upstream and proxy URLs (as written, decoded and re-encoded, since a driver's message may
  * quote any of them).
  */
 export function secretValues(config: NcpsConfig): string[] {
   const values = [config.cache.getToken, config.cache.putToken, config.lock.redis.password];
   if (config.storage.kind === 's3') values.push(config.storage.s3.accessKeyId, config.storage.s3.secretAccessKey);
-  for (const url of [config.database.url, ...config.upstream.urls]) values.push(...urlSecrets(url));
+  const proxies = [config.upstream.httpProxy, config.upstream.httpsProxy].filter((url): url is string => url !== undefined);
+  for (const url of [config.database.url, ...config.upstream.urls, ...proxies]) values.push(...urlSecrets(url));
   const present = values.filter((v): v is string => typeof v === 'string' && v.length > 0);
   return [...new Set(present.flatMap((v) => [v, safeDecode(v), encodeURIComponent(safeDecode(v))]))];
 }

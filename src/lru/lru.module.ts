@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { DatabaseModule } from 'src/database';
 import { LockingModule } from 'src/locking';
+import { PinsModule } from 'src/pins';
 import { StorageModule } from 'src/storage';
 import { LruScheduler } from './lru.scheduler';
 import { LruService } from './lru.service';
@@ -11,7 +12,7 @@ import { LruService } from './lru.service';
  * also runs it on `--cache-lru-schedule` (the server).
  */
 @Module({
-  imports: [DatabaseModule, StorageModule, LockingModule],
+  imports: [DatabaseModule, StorageModule, LockingModule, PinsModule],
   providers: [LruService],
   exports: [LruService],
 })

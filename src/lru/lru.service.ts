@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { NarFileRepository, NarInfoRepository } from 'src/database';
+import { ArtifactRepository, NarFileRepository, NarInfoRepository } from 'src/database';
 import { LockPort, LRU_LOCK_KEY } from 'src/locking';
+import { PinsService } from 'src/pins';
 import { StoragePort } from 'src/storage';
 import { LruPass, LruSummary } from './lru.pass';
 import { LRU_METRICS, LruRunRecorder } from './lru.metrics';
@@ -23,7 +24,10 @@ export class LruService {
     private readonly narFiles: NarFileRepository,
     private readonly storage: StoragePort,
     private readonly locks: LockPort,
+    private readonly pins: PinsService,
     @Optional() @Inject(LRU_METRICS) private readonly metrics?: LruRunRecorder,
+    // Optional so that callers without artifacts (unit tests) need not fake them; Nest always provides it.
+    @Optional() private readonly artifacts?: ArtifactRepository,
   ) {}
 
   /** One eviction pass. `signal` stops it between two evictions (shutdown). */
@@ -34,7 +38,7 @@ export class LruService {
     try {
       const result = await this.locks.tryWithLock(LRU_LOCK_KEY, this.config.lock.lruTtlMs, (lease) => {
         const stop = signal ? AbortSignal.any([lease.signal, signal]) : lease.signal;
-        const deps = { narInfos: this.narInfos, narFiles: this.narFiles, storage: this.storage, locks: this.locks };
+        const deps = { narInfos: this.narInfos, narFiles: this.narFiles, storage: this.storage, locks: this.locks, pins: this.pins, artifacts: this.artifacts };
         return new LruPass(deps, maxSize, stop).run();
       });
       if (!result.acquired) {

@@ -19,6 +19,7 @@ export class CacheMetrics {
   private readonly lookups: Counter<'kind' | 'result'>;
   private readonly downloads: Counter<'result'>;
   private readonly fetchedBytes: Counter<never>;
+  private readonly missingObjects: Counter<never>;
   /**
    * Lookups since the last scrape, added to `lookups` when it is collected: a cache hit then costs an
    * increment, not the hashing of its labels.
@@ -45,10 +46,16 @@ export class CacheMetrics {
       help: 'NAR bytes received from upstream caches (failed and rejected downloads included)',
       registers,
     });
+    this.missingObjects = new Counter({
+      name: 'ncps_nar_missing_objects_total',
+      help: 'NAR requests that found the NAR recorded as stored (a nar_files row) but not in storage: fetched again from upstream, or 404 for an upload (drift: see ncps fsck)',
+      registers,
+    });
     for (const kind of KINDS) for (const result of RESULTS) this.lookups.inc({ kind, result }, 0);
     this.downloads.inc({ result: 'started' }, 0);
     this.downloads.inc({ result: 'joined' }, 0);
     this.fetchedBytes.inc(0);
+    this.missingObjects.inc(0);
   }
 
   lookup(kind: CacheLookupKind, result: CacheLookupResult): void {
@@ -68,6 +75,11 @@ export class CacheMetrics {
 
   download(result: DownloadUse): void {
     this.downloads.inc({ result });
+  }
+
+  /** A NAR recorded as stored was not in storage: served as a miss (fetched again), counted here. */
+  storedObjectMissing(): void {
+    this.missingObjects.inc();
   }
 
   /** Bytes of a NAR received from an upstream, counted as they arrive (so a long download shows up while it runs). */

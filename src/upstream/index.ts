@@ -4,4 +4,4 @@ export { UpstreamService } from './upstream.service';
 export { UpstreamHealthIndicator } from './upstream.health';
 export { UpstreamUnavailableError } from './upstream.errors';
 export type { UpstreamFailureReason } from './upstream.errors';
-export type { UpstreamInfo, UpstreamNarInfo } from './upstream.model';
+export type { NarInfoLookup, UpstreamInfo, UpstreamNarInfo } from './upstream.model';

@@ -5,9 +5,10 @@ import { DomainError } from 'src/common/errors';
  * headers, or a body that stalled), `network` (refused, reset, DNS...), `truncated` (the body ended
  * before its Content-Length or its final chunk), `unsupported` (an answer we cannot use, such as an
  * unknown Content-Encoding or a redirect to a non-HTTP URL), `refused` (a URL or redirect leading outside
- * the upstream's origin and the allowed origins, or from https to http: nothing was sent there).
+ * the upstream's origin and the allowed origins, or from https to http: nothing was sent there),
+ * `throttled` (the upstream asked to wait, by a 429 or 503 with Retry-After, and that time has not come).
  */
-export type UpstreamFailureReason = 'status' | 'timeout' | 'network' | 'truncated' | 'unsupported' | 'refused';
+export type UpstreamFailureReason = 'status' | 'timeout' | 'network' | 'truncated' | 'unsupported' | 'refused' | 'throttled';
 
 /**
  * An upstream could not deliver. 502 rather than 503: the fault is in the server behind us, and Nix
@@ -27,4 +28,7 @@ export class UpstreamUnavailableError extends DomainError {
   ) {
     super(message);
   }
+
+  /** How long a 429 or 503 asked to wait (its Retry-After, in ms), when it said. */
+  retryAfterMs?: number;
 }

@@ -21,7 +21,7 @@ export class UpstreamHealthIndicator {
       healthy: upstreams.filter((upstream) => upstream.healthy).length,
       total: upstreams.length,
       unverified: upstreams.filter((upstream) => !upstream.verified).map((upstream) => upstream.url),
-      upstreams: upstreams.map(({ url, priority, healthy, reason }) => ({ url, priority, healthy, reason })),
+      upstreams: upstreams.map(({ url, priority, healthy, reason, retryAfter }) => ({ url, priority, healthy, reason, retryAfter })),
     });
   }
 }

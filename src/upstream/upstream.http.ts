@@ -1,5 +1,4 @@
-import { Agent as HttpAgent, IncomingMessage, OutgoingHttpHeaders, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { version } from '../../package.json';
@@ -7,6 +6,10 @@ import { guardNarBody, readDocument } from './upstream.body';
 import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamMetrics, UpstreamRequestKind } from './upstream.metrics';
 import { mayFetch, mayRedirect } from './upstream.origins';
+import { PoolKind, UpstreamPools } from './upstream.pool';
+import { NoProxy, ProxySettings } from './upstream.proxy';
+import { parseRetryAfter, RETRY_AFTER_STATUSES } from './upstream.retry-after';
+import { DEFAULT_MAX_CONNECTIONS } from './upstream.url';
 
 const USER_AGENT = `ncps/${version}`;
 
@@ -25,6 +28,19 @@ export interface UpstreamHttpOptions {
   /** Origins besides the upstream's own that a request (its URL or a redirect) may go to. */
   allowedOrigins: ReadonlySet<string>;
   metrics: UpstreamMetrics;
+  /** Forward proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY); default none. */
+  proxies?: ProxySettings;
+  /** Extra CAs (PEM) trusted for https upstreams besides the bundled ones. */
+  ca?: Buffer[];
+  /** Most connections per pool to an origin (the upstream's `?max-connections=`); default DEFAULT_MAX_CONNECTIONS. */
+  maxConnections?: (origin: string) => number;
+}
+
+/** A small document's answer; `retryAfterMs` when a 429 or 503 asked to wait (Retry-After). */
+export interface UpstreamDocument {
+  status: number;
+  text?: string;
+  retryAfterMs?: number;
 }
 
 /** Who a request is for: the metrics label and message name (`host[:port]` of the configured upstream), and its kind. */
@@ -35,6 +51,7 @@ export interface RequestContext {
   origin: string | undefined;
 }
 
+const NO_ENCODINGS: ReadonlySet<string> = new Set();
 /** A narinfo with 10,000 references is ~600 KB; nothing legitimate comes close to this. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
@@ -50,24 +67,36 @@ const RETRY_DELAYS_MS = [50, 200];
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
 
 /**
- * GETs from upstream caches over keep-alive connections, with the dial and response-header timeouts,
+ * GETs from upstream caches over keep-alive connections (pooled per origin, capped, through a forward
+ * proxy when one applies: see UpstreamPools), with the dial and response-header timeouts,
  * retries of transient transport errors (only while nothing has been handed to the caller), redirects
  * (as Nix's curl and Go's client follow them, but only within the upstream's origin and the allowed
  * origins, never from https to http; credentials go to an origin only when they are its own), and metrics. Upstream bodies are never buffered except small documents.
  */
 export class UpstreamHttpClient {
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly pools: UpstreamPools;
 
-  constructor(private readonly options: UpstreamHttpOptions) {}
+  constructor(private readonly options: UpstreamHttpOptions) {
+    this.pools = new UpstreamPools({
+      proxies: options.proxies ?? { noProxy: new NoProxy([]) },
+      ca: options.ca,
+      maxConnections: options.maxConnections ?? (() => DEFAULT_MAX_CONNECTIONS),
+      tunnelTimeoutMs: options.dialTimeoutMs + options.headerTimeoutMs,
+    });
+  }
 
-  /** A small document: its status, and its text when the status is 200. Throws UpstreamUnavailableError. */
-  async getDocument(url: URL, context: RequestContext): Promise<{ status: number; text?: string }> {
+  /**
+   * A small document: its status, its text when the status is 200, and how long a 429 or 503 asked
+   * to wait. Throws UpstreamUnavailableError.
+   */
+  async getDocument(url: URL, context: RequestContext): Promise<UpstreamDocument> {
     return this.withRetries(true, async () => {
-      const res = await this.follow(url, context);
+      const res = await this.follow(url, context, 'document');
       if (res.statusCode !== 200) {
         res.resume();
-        return { status: res.statusCode ?? 0 };
+        const status = res.statusCode ?? 0;
+        const retryAfterMs = RETRY_AFTER_STATUSES.has(status) ? parseRetryAfter(res.headers['retry-after'], Date.now()) : undefined;
+        return retryAfterMs === undefined ? { status } : { status, retryAfterMs };
       }
       const limits = { maxBytes: MAX_DOCUMENT_BYTES, deadlineMs: this.options.headerTimeoutMs };
       return { status: 200, text: await readDocument(res, context.label, limits) };
@@ -78,28 +107,33 @@ export class UpstreamHttpClient {
    * A body to stream: resolves once 200 headers arrived, with a body that errors rather than ends
    * short. Any other status, and transport failures, throw UpstreamUnavailableError.
    */
-  async getStream(url: URL, context: RequestContext): Promise<{ body: Readable; contentLength?: number }> {
-    const res = await this.withRetries(false, () => this.follow(url, context));
+  async getStream(
+    url: URL,
+    context: RequestContext,
+    /** Content-Encodings passed on as they are (the caller stores the bytes encoded); any other fails. */
+    encodings: ReadonlySet<string> = NO_ENCODINGS,
+  ): Promise<{ body: Readable; contentLength?: number; contentEncoding?: string }> {
+    const res = await this.withRetries(false, () => this.follow(url, context, 'stream'));
     if (res.statusCode !== 200) {
       res.resume();
-      throw new UpstreamUnavailableError(
-        `upstream ${context.label} answered HTTP ${res.statusCode} for a ${context.kind}`,
-        'status',
-        res.statusCode,
-      );
+      const status = res.statusCode ?? 0;
+      const error = new UpstreamUnavailableError(`upstream ${context.label} answered HTTP ${status} for a ${context.kind}`, 'status', status);
+      if (RETRY_AFTER_STATUSES.has(status)) error.retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+      throw error;
     }
-    const encoding = res.headers['content-encoding'];
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    const encoding = res.headers['content-encoding']?.trim().toLowerCase();
+    const passed = encoding !== undefined && encodings.has(encoding) ? encoding : undefined;
+    if (encoding !== undefined && encoding !== 'identity' && passed === undefined) {
       res.destroy();
       throw new UpstreamUnavailableError(`upstream ${context.label}: unsupported Content-Encoding '${encoding}'`, 'unsupported');
     }
-    return guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs);
+    const guarded = guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs);
+    return passed === undefined ? guarded : { ...guarded, contentEncoding: passed };
   }
 
   /** Closes idle keep-alive connections and fails requests still running. */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.pools.destroy();
   }
 
   /** `documents`: a body cut short is retried too, since a document is read whole before it is returned. */
@@ -118,13 +152,13 @@ export class UpstreamHttpClient {
   }
 
   /** Nothing is sent to a URL outside the allowed origins: the request, or the redirect leading there, fails first. */
-  private async follow(url: URL, context: RequestContext): Promise<IncomingMessage> {
+  private async follow(url: URL, context: RequestContext, pool: PoolKind): Promise<IncomingMessage> {
     const { allowedOrigins } = this.options;
     if (!mayFetch(url, context.origin, allowedOrigins)) {
       throw new UpstreamUnavailableError(`upstream ${context.label}: ${url.origin} is not an allowed origin`, 'refused');
     }
     for (let hops = 0; ; hops++) {
-      const res = await this.send(url, context);
+      const res = await this.send(url, context, pool);
       const location = res.headers.location;
       if (!REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) return res;
       res.resume();
@@ -143,26 +177,37 @@ export class UpstreamHttpClient {
     }
   }
 
-  /** One exchange, up to the response headers, under the dial and header timeouts. */
-  private send(url: URL, context: RequestContext): Promise<IncomingMessage> {
+  /**
+   * One exchange, up to the response headers, under the dial and header timeouts (through a proxy,
+   * the dial budget also covers the CONNECT and the TLS handshake). It first takes a connection slot
+   * of its pool (UpstreamPools.acquire), held until the response is read or dropped. A NAR download
+   * waits for one as long as it takes (the downloads ahead of it progress or time out on their own);
+   * anything a client is waiting on more directly (a narinfo, an artifact) at most the dial timeout.
+   */
+  private async send(url: URL, context: RequestContext, pool: PoolKind): Promise<IncomingMessage> {
     const { dialTimeoutMs, headerTimeoutMs, metrics } = this.options;
+    const release = await this.pools
+      .acquire(url, pool, context.label, context.kind === 'nar' ? undefined : dialTimeoutMs)
+      .catch((error: UpstreamUnavailableError) => {
+        metrics.failed(context.label, context.kind, 'timeout');
+        throw error;
+      });
     const headers: OutgoingHttpHeaders = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity' };
     const authorization = this.options.authorization(url);
     if (authorization !== undefined) headers.authorization = authorization;
-    const https = url.protocol === 'https:';
+    const route = this.pools.route(url, pool, headers, authorization !== undefined);
+    const dialMs = route.proxy ? dialTimeoutMs + headerTimeoutMs : dialTimeoutMs;
     const started = performance.now();
 
     return new Promise((resolve, reject) => {
       let settled = false;
-      const request = (https ? httpsRequest : httpRequest)(url, {
-        agent: https ? this.httpsAgent : this.httpAgent,
-        headers,
-      });
+      const request = route.request(route.options);
+      request.once('close', release);
       const expire = (what: string, ms: number): NodeJS.Timeout =>
         setTimeout(() => {
           request.destroy(new UpstreamUnavailableError(`upstream ${context.label}: ${what} within ${ms} ms`, 'timeout'));
         }, ms);
-      let timer = expire('no connection', dialTimeoutMs);
+      let timer = expire('no connection', dialMs);
       request.once('socket', (socket) => {
         const connected = (): void => {
           clearTimeout(timer);

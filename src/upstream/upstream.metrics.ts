@@ -1,7 +1,7 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** What an upstream request was for: the `kind` label. */
-export type UpstreamRequestKind = 'narinfo' | 'nar' | 'cache_info';
+export type UpstreamRequestKind = 'narinfo' | 'nar' | 'cache_info' | 'artifact';
 
 /**
  * Upstream request metrics. `upstream` is the configured upstream's `host[:port]` (never a URL, so no
@@ -17,7 +17,7 @@ export class UpstreamMetrics {
     const registers = [registry];
     this.requests = new Counter({
       name: 'ncps_upstream_requests_total',
-      help: 'Requests to upstream caches by upstream host, kind (narinfo, nar, cache_info) and status (HTTP code, timeout, error)',
+      help: 'Requests to upstream caches by upstream host, kind (narinfo, nar, cache_info, artifact) and status (HTTP code, timeout, error)',
       labelNames: ['upstream', 'kind', 'status'],
       registers,
     });

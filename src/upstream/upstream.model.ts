@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { NarInfo, PublicKey } from 'src/nix';
 import { DEFAULT_PRIORITY } from './upstream.cache-info';
 import { UpstreamTarget } from './upstream.url';
@@ -16,6 +17,8 @@ export interface UpstreamInfo {
   reason?: string;
   /** False when no public key applies to it: its narinfos are taken unchecked. */
   verified: boolean;
+  /** ISO time until which it is skipped, as its 429 or 503 asked (Retry-After); absent when it is not. */
+  retryAfter?: string;
 }
 
 /** A narinfo found upstream, parsed, checked against the hash asked for, and verified when the upstream has keys. */
@@ -27,12 +30,32 @@ export interface UpstreamNarInfo {
   narUrl: string;
 }
 
+/**
+ * What the upstreams said about a narinfo. `absent` is a certain "not found": every configured upstream
+ * was asked and answered 403, 404 or 410; only it may be remembered as such. `unavailable` is "not
+ * found here, but not certain": some upstream was skipped as unhealthy, failed (5xx, 429, any other
+ * status, timeout, network), or answered something unusable (unparsable, for another path,
+ * unverifiable, pointing outside the allowed origins), or there is no upstream at all.
+ */
+export type NarInfoLookup = { outcome: 'found'; found: UpstreamNarInfo } | { outcome: 'absent' } | { outcome: 'unavailable' };
+
+/** A file other than a narinfo or NAR found upstream (see UpstreamService.findArtifact). */
+export interface UpstreamArtifact {
+  upstream: UpstreamInfo;
+  body: Readable;
+  contentLength?: number;
+  /** As the upstream sent it (lower case), when it is one of the encodings asked for. */
+  contentEncoding?: string;
+}
+
 /** The service's mutable record of one configured upstream. */
 export class Upstream {
   /** Optimistic until the first health check answers, so that nothing is skipped for want of a check. */
   healthy = true;
   reason?: string;
   priority: number;
+  /** Epoch ms until which it is skipped (its Retry-After); 0 when it is not. */
+  skippedUntil = 0;
 
   constructor(
     readonly target: UpstreamTarget,
@@ -49,6 +72,11 @@ export class Upstream {
     return this.target.host;
   }
 
+  /** Still waiting for the time its Retry-After named? */
+  skipped(now: number): boolean {
+    return now < this.skippedUntil;
+  }
+
   snapshot(): UpstreamInfo {
     const info: UpstreamInfo = {
       url: this.url,
@@ -58,6 +86,7 @@ export class Upstream {
       verified: this.publicKeys.length > 0,
     };
     if (this.reason !== undefined) info.reason = this.reason;
+    if (this.skipped(Date.now())) info.retryAfter = new Date(this.skippedUntil).toISOString();
     return info;
   }
 }

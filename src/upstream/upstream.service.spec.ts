@@ -18,6 +18,7 @@ const upstreamConfig = (overrides: Partial<UpstreamConfig> = {}): NcpsConfig =>
       dialerTimeoutMs: 300,
       responseHeaderTimeoutMs: 300,
       netrcFile: '/nonexistent/netrc',
+      noProxy: [],
       ...overrides,
     },
   }) as unknown as NcpsConfig;

@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { BadRequestError } from 'src/common/errors';
@@ -7,14 +9,15 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, storePathHash, verifyNarInfo } from 'src/nix';
 import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
 import { UpstreamUnavailableError } from './upstream.errors';
-import { UpstreamHttpClient } from './upstream.http';
+import { UpstreamDocument, UpstreamHttpClient } from './upstream.http';
 import { upstreamTrust } from './upstream.keys';
 import { UpstreamMetrics } from './upstream.metrics';
-import { Upstream, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
+import { NarInfoLookup, Upstream, UpstreamArtifact, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
 import { loadNetrc, Netrc, netrcCredentials } from './upstream.netrc';
 import { credentialsFor, mayFetch, parseAllowedOrigin } from './upstream.origins';
 import { firstByPriority } from './upstream.race';
-import { parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+import { ProxySettings, proxySettings } from './upstream.proxy';
+import { DEFAULT_MAX_CONNECTIONS, parseUpstreamUrl, resolveNarUrl } from './upstream.url';
 
 /** As in ncps. */
 const HEALTH_CHECK_INTERVAL_MS = 60_000;
@@ -28,7 +31,8 @@ const ABSENT_STATUSES = new Set([403, 404, 410]);
 
 /**
  * The configured upstream caches: their health and priority, narinfo lookups across them, NAR
- * downloads from them. Lookups never throw for an upstream's absence or failure: they answer null.
+ * downloads from them. Lookups never throw for an upstream's absence or failure: they answer null
+ * (findNarInfo) or say which of the two it was (lookupNarInfo).
  *
  * Health: checked at start and every minute by fetching nix-cache-info (its Priority unless the URL
  * overrides it; a StoreDir other than /nix/store makes the upstream unhealthy, one left out is
@@ -44,6 +48,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   private readonly allowedOrigins: ReadonlySet<string>;
   private readonly http: UpstreamHttpClient;
   private readonly netrcFile: string;
+  private readonly proxies: ProxySettings;
   private netrc: Netrc | null = null;
   private firstCheck: Promise<void> = Promise.resolve();
   private runningCheck?: Promise<void>;
@@ -57,6 +62,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     this.keyWarnings = warnings;
     this.allowedOrigins = new Set(config.upstream.allowedOrigins.map(parseAllowedOrigin));
     this.netrcFile = config.upstream.netrcFile;
+    this.proxies = proxySettings(config.upstream);
     this.http = new UpstreamHttpClient({
       dialTimeoutMs: config.upstream.dialerTimeoutMs,
       headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
@@ -64,11 +70,18 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       authorization: (url) => credentialsFor(url, targets, this.netrc),
       allowedOrigins: this.allowedOrigins,
       metrics: new UpstreamMetrics(registry),
+      proxies: this.proxies,
+      ca: config.upstream.caFile === undefined ? undefined : [readCaFile(config.upstream.caFile)],
+      // Several upstreams on one origin (different paths) share its pools: the smallest cap applies.
+      maxConnections: (origin) => Math.min(...targets.filter((target) => target.origin === origin).map((target) => target.maxConnections), DEFAULT_MAX_CONNECTIONS),
     });
   }
 
   async onModuleInit(): Promise<void> {
     for (const warning of this.keyWarnings) this.logger.warn(warning);
+    const { http, https } = this.proxies;
+    // Named by host and port only: a proxy URL may carry credentials.
+    if (http || https) this.logger.log({ http_proxy: http?.label, https_proxy: https?.label }, 'upstream requests go through a proxy (except NO_PROXY hosts)');
     this.netrc = await this.readNetrc();
     this.firstCheck = this.checkUpstreams();
     this.checkTimer = setInterval(() => void this.checkUpstreams(), HEALTH_CHECK_INTERVAL_MS).unref();
@@ -93,11 +106,29 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
    * it, or none answered within the timeouts. Asks all healthy upstreams at once.
    */
   async findNarInfo(hash: string): Promise<UpstreamNarInfo | null> {
+    const lookup = await this.lookupNarInfo(hash);
+    return lookup.outcome === 'found' ? lookup.found : null;
+  }
+
+  /**
+   * As findNarInfo, and when nothing is found, whether that is certain (see NarInfoLookup): a miss
+   * is `absent` only when every configured upstream was asked and said so.
+   */
+  async lookupNarInfo(hash: string): Promise<NarInfoLookup> {
     // Never let something that is not a store path hash into an upstream URL.
     if (!isStorePathHash(hash)) throw new BadRequestError('invalid store path hash');
     await this.firstCheck;
-    const healthy = this.upstreams.filter((upstream) => upstream.healthy);
-    return firstByPriority(healthy, (upstream) => this.lookup(upstream, hash));
+    const healthy = this.usable();
+    let certain = healthy.length > 0 && healthy.length === this.upstreams.length;
+    const found = await firstByPriority(healthy, async (upstream) => {
+      const answer = await this.lookup(upstream, hash).catch(() => 'failed' as const);
+      if (typeof answer !== 'string') return answer;
+      if (answer === 'failed') certain = false;
+      return null;
+    });
+    // A null from the race means every upstream has answered, so `certain` is final.
+    if (found) return { outcome: 'found', found };
+    return { outcome: certain ? 'absent' : 'unavailable' };
   }
 
   /**
@@ -113,8 +144,49 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       throw new UpstreamUnavailableError('NAR URL is not an http(s) URL', 'unsupported');
     }
     const label = URL.canParse(upstream.url) ? new URL(upstream.url).host : url.host;
-    const origin = this.upstreams.find((configured) => configured.url === upstream.url)?.target.origin;
-    return this.http.getStream(url, { label, kind: 'nar', origin });
+    const configured = this.upstreams.find((candidate) => candidate.url === upstream.url);
+    // Its NARs are nowhere else; asking anyway would ignore what it asked for, so the caller gets a quick 502.
+    if (configured?.skipped(Date.now())) {
+      throw new UpstreamUnavailableError(`upstream ${label} asked to wait until ${new Date(configured.skippedUntil).toISOString()}`, 'throttled');
+    }
+    try {
+      return await this.http.getStream(url, { label, kind: 'nar', origin: configured?.target.origin });
+    } catch (error) {
+      if (configured && error instanceof UpstreamUnavailableError && error.retryAfterMs !== undefined) this.skip(configured, error.retryAfterMs);
+      throw error;
+    }
+  }
+
+  /**
+   * Streams the file at `path` (relative to the upstream root; the caller validated it: a listing,
+   * log, realisation...) from the best-priority healthy upstream that answers 200, or null when none
+   * has it or none answered. Bodies in one of `encodings` come as sent, with their Content-Encoding;
+   * the body errors, rather than ends, if the transfer breaks. The losers' bodies are closed.
+   */
+  async findArtifact(path: string, encodings: ReadonlySet<string>): Promise<UpstreamArtifact | null> {
+    await this.firstCheck;
+    const healthy = this.usable();
+    let decided = false;
+    const opened: Readable[] = [];
+    const found = await firstByPriority(healthy, async (upstream) => {
+      const log = { upstream: upstream.url, path };
+      try {
+        const context = { label: upstream.host, kind: 'artifact' as const, origin: upstream.target.origin };
+        const answer = await this.http.getStream(new URL(`${upstream.url}/${path}`), context, encodings);
+        if (decided) answer.body.destroy();
+        else opened.push(answer.body);
+        return decided ? null : { upstream: upstream.snapshot(), ...answer };
+      } catch (error) {
+        const absent = error instanceof UpstreamUnavailableError && ABSENT_STATUSES.has(error.upstreamStatus ?? 0);
+        if (error instanceof UpstreamUnavailableError && error.retryAfterMs !== undefined) this.skip(upstream, error.retryAfterMs);
+        if (absent) this.logger.debug(log, 'file not upstream');
+        else this.logger.warn({ ...log, reason: (error as Error).message }, 'file lookup failed');
+        return null;
+      }
+    });
+    decided = true;
+    for (const body of opened) if (body !== found?.body) body.destroy();
+    return found;
   }
 
   /** Probes every upstream once (the periodic check; exposed for tests). Never rejects. */
@@ -125,7 +197,26 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     return this.runningCheck;
   }
 
+  /**
+   * The upstreams lookups ask: healthy, and not waiting out a Retry-After. One skipped makes a miss
+   * uncertain (NarInfoLookup `unavailable`), never "not found".
+   */
+  private usable(): Upstream[] {
+    const now = Date.now();
+    return this.upstreams.filter((upstream) => upstream.healthy && !upstream.skipped(now));
+  }
+
+  /** A 429 or 503 said when to come back: until then the upstream is neither asked nor probed. */
+  private skip(upstream: Upstream, retryAfterMs: number): void {
+    const until = Date.now() + retryAfterMs;
+    if (until <= upstream.skippedUntil) return;
+    upstream.skippedUntil = until;
+    this.logger.warn({ upstream: upstream.url, until: new Date(until).toISOString() }, 'upstream asked to wait (Retry-After): skipped until then');
+  }
+
   private async check(upstream: Upstream): Promise<void> {
+    // Not probed while it asked to wait: its health stays as last seen.
+    if (upstream.skipped(Date.now())) return;
     const outcome = await this.probe(upstream);
     const wasHealthy = upstream.healthy;
     if ('reason' in outcome) {
@@ -144,7 +235,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   }
 
   private async probe(upstream: Upstream): Promise<{ priority: number } | { reason: string }> {
-    let answer: { status: number; text?: string };
+    let answer: UpstreamDocument;
     try {
       answer = await this.http.getDocument(new URL(`${upstream.url}/nix-cache-info`), {
         label: upstream.host,
@@ -154,6 +245,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     } catch (error) {
       return { reason: (error as Error).message };
     }
+    if (answer.retryAfterMs !== undefined) this.skip(upstream, answer.retryAfterMs);
     if (answer.text === undefined) return { reason: `nix-cache-info answered HTTP ${answer.status}` };
     const info = parseCacheInfo(answer.text);
     if (info.storeDir !== undefined && info.storeDir !== STORE_DIR) {
@@ -162,10 +254,13 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     return { priority: upstream.target.priorityOverride ?? info.priority ?? DEFAULT_PRIORITY };
   }
 
-  /** One upstream's answer for `hash`: null for absent, failed, invalid or unverifiable, with a log line saying why. */
-  private async lookup(upstream: Upstream, hash: string): Promise<UpstreamNarInfo | null> {
+  /**
+   * One upstream's answer for `hash`: `absent` (403, 404, 410), or `failed` for any other status, a
+   * transport failure, or a narinfo that is invalid, unverifiable or unusable, with a log line saying why.
+   */
+  private async lookup(upstream: Upstream, hash: string): Promise<UpstreamNarInfo | 'absent' | 'failed'> {
     const log = { upstream: upstream.url, hash };
-    let answer: { status: number; text?: string };
+    let answer: UpstreamDocument;
     try {
       answer = await this.http.getDocument(new URL(`${upstream.url}/${hash}.narinfo`), {
         label: upstream.host,
@@ -174,38 +269,42 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       });
     } catch (error) {
       this.logger.warn({ ...log, reason: (error as Error).message }, 'narinfo lookup failed');
-      return null;
+      return 'failed';
     }
     if (answer.text === undefined) {
-      if (ABSENT_STATUSES.has(answer.status)) this.logger.debug({ ...log, status: answer.status }, 'narinfo not upstream');
-      else this.logger.warn({ ...log, status: answer.status }, 'narinfo lookup failed');
-      return null;
+      if (ABSENT_STATUSES.has(answer.status)) {
+        this.logger.debug({ ...log, status: answer.status }, 'narinfo not upstream');
+        return 'absent';
+      }
+      this.logger.warn({ ...log, status: answer.status }, 'narinfo lookup failed');
+      if (answer.retryAfterMs !== undefined) this.skip(upstream, answer.retryAfterMs);
+      return 'failed';
     }
     let info: NarInfo;
     try {
       info = parseNarInfo(answer.text);
     } catch (error) {
       this.logger.warn({ ...log, reason: (error as Error).message }, 'invalid narinfo');
-      return null;
+      return 'failed';
     }
     if (storePathHash(info.storePath) !== hash) {
       this.logger.warn({ ...log, store_path: info.storePath }, 'narinfo is for another store path');
-      return null;
+      return 'failed';
     }
     if (upstream.publicKeys.length > 0 && !verifyNarInfo(info, upstream.publicKeys)) {
       this.logger.warn({ ...log, sigs: info.sigs.map((sig) => sig.split(':')[0]) }, 'narinfo signature invalid');
-      return null;
+      return 'failed';
     }
     const narUrl = resolveNarUrl(upstream.url, info.url);
     if (narUrl === null) {
       this.logger.warn(log, 'narinfo URL is not an http(s) URL or path');
-      return null;
+      return 'failed';
     }
     // The URL is not covered by the signature: an absolute one may lead only where the operator said.
     const narOrigin = new URL(narUrl).origin;
     if (!mayFetch(new URL(narUrl), upstream.target.origin, this.allowedOrigins)) {
       this.logger.warn({ ...log, nar_origin: narOrigin }, 'narinfo URL leads outside the upstream and the allowed origins: ignored');
-      return null;
+      return 'failed';
     }
     return { upstream: upstream.snapshot(), info, narUrl };
   }
@@ -224,4 +323,20 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       return null;
     }
   }
+}
+
+/** `--cache-upstream-ca-file`, read once at start: a file that is unreadable or holds no certificate stops the start. */
+function readCaFile(path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (error) {
+    throw new Error(`--cache-upstream-ca-file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new Error(`--cache-upstream-ca-file ${path}: not a PEM certificate`);
+  }
+  return pem;
 }

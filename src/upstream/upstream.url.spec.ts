@@ -9,7 +9,20 @@ describe('parseUpstreamUrl', () => {
       host: 'cache.example.org',
       hostname: 'cache.example.org',
       priorityOverride: 30,
+      maxConnections: 64,
     });
+  });
+
+  it('reads ?max-connections= (1 to 1024) and keeps it out of the base', () => {
+    const sut = parseUpstreamUrl('http://[::1]:8080/cache?max-connections=2&priority=10');
+    expect(sut).toMatchObject({ url: 'http://[::1]:8080/cache', host: '[::1]:8080', maxConnections: 2, priorityOverride: 10 });
+    expect(parseUpstreamUrl('https://cache.example/?max-connections=1024').maxConnections).toBe(1024);
+  });
+
+  it.each(['0', '1025', '-1', '2.5', 'many', ''])('refuses ?max-connections=%p without quoting the URL', (value) => {
+    const attempt = () => parseUpstreamUrl(`https://user:hunter2@cache.example/?max-connections=${value}`);
+    expect(attempt).toThrow('max-connections');
+    expect(attempt).not.toThrow('hunter2');
   });
 
   it('keeps the path, drops trailing slashes and other query parameters, and lower-cases the host name', () => {

@@ -10,12 +10,17 @@ export interface UpstreamTarget {
   hostname: string;
   /** `?priority=N`, which beats the upstream's own nix-cache-info. */
   priorityOverride?: number;
+  /** `?max-connections=N`: most connections open to this upstream at once, per pool (see UpstreamPools). */
+  maxConnections: number;
   /** Basic credentials written into the URL (`https://user:pass@host`), sent to that host only. */
   authorization?: string;
 }
 
+/** Connections per pool to an upstream without `?max-connections=`, and to an allowed origin. */
+export const DEFAULT_MAX_CONNECTIONS = 64;
+
 /**
- * Parses a configured upstream URL. Query parameters other than `priority` are dropped: like Nix's
+ * Parses a configured upstream URL. Query parameters other than `priority` and `max-connections` are dropped: like Nix's
  * store URL parameters they are settings, and the cache's files live under the path alone.
  * Errors never quote the URL, which may carry credentials.
  */
@@ -34,6 +39,7 @@ export function parseUpstreamUrl(text: string): UpstreamTarget {
     origin: parsed.origin,
     host: parsed.host,
     hostname: parsed.hostname.toLowerCase(),
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
   };
   const priority = parsed.searchParams.get('priority');
   if (priority !== null) {
@@ -41,6 +47,13 @@ export function parseUpstreamUrl(text: string): UpstreamTarget {
       throw new Error(`upstream ${parsed.host}: ?priority= must be a non-negative integer`);
     }
     target.priorityOverride = Number(priority);
+  }
+  const maxConnections = parsed.searchParams.get('max-connections');
+  if (maxConnections !== null) {
+    if (!/^[0-9]{1,4}$/.test(maxConnections) || Number(maxConnections) < 1 || Number(maxConnections) > 1024) {
+      throw new Error(`upstream ${parsed.host}: ?max-connections= must be a whole number from 1 to 1024`);
+    }
+    target.maxConnections = Number(maxConnections);
   }
   if (parsed.username !== '' || parsed.password !== '') {
     const user = decodeURIComponent(parsed.username);

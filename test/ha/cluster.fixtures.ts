@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPublicKey, generateKeyPair, nix32Encode, serializeNarInfo, signNarInfo, NarInfo } from 'src/nix';
 import { FakeUpstream, RouteBehaviour } from 'test/support/fake-upstream';
 import { createTestDatabase, TestDatabase } from 'test/support/databases';
-import { NcpsProcess } from 'test/support/ncps-process';
+import { NcpsProcess, NcpsProcessOptions } from 'test/support/ncps-process';
 import { S3rverHandle, startS3rver } from 'test/support/s3rver';
 
 export interface UpstreamNar {
@@ -60,6 +61,7 @@ export class ClusterBackends {
   ) {}
 
   static async start(): Promise<ClusterBackends> {
+    await expectHostnameOfThisMachine();
     const [db, s3, upstream, scratch] = await Promise.all([
       createTestDatabase('postgres'),
       startS3rver(),
@@ -92,10 +94,14 @@ export class ClusterBackends {
     ];
   }
 
+  /**
+   * Instances as an operator starts them: the same flags, --cache-hostname included, listening on every
+   * interface, and no --server-advertise-url: each advertises http://<machine hostname>:<its port>.
+   */
   async startInstances(n: number, lockBackend: 'redis' | 'postgres', extra: string[] = []): Promise<NcpsProcess[]> {
     // One first, so it migrates and creates the signing key; the others then start together.
-    const first = await NcpsProcess.start(this.flags(lockBackend, extra));
-    const rest = await Promise.all(Array.from({ length: n - 1 }, () => NcpsProcess.start(this.flags(lockBackend, extra))));
+    const first = await NcpsProcess.start(this.flags(lockBackend, extra), {}, AS_DEPLOYED);
+    const rest = await Promise.all(Array.from({ length: n - 1 }, () => NcpsProcess.start(this.flags(lockBackend, extra), {}, AS_DEPLOYED)));
     this.instances = [first, ...rest];
     return this.instances;
   }
@@ -108,6 +114,25 @@ export class ClusterBackends {
   async dispose(): Promise<void> {
     await this.stopInstances();
     await Promise.all([this.upstream.stop(), this.s3.stop(), this.db.drop()]);
+  }
+}
+
+const AS_DEPLOYED: NcpsProcessOptions = { everyInterface: true, advertise: false };
+
+/**
+ * The instances advertise http://<hostname>:<port> (ncps's default when listening on every interface),
+ * so the machine's hostname must resolve to one of its own addresses, as it does on hosts and in
+ * containers (/etc/hosts). Fails, naming the cause, where it does not.
+ */
+async function expectHostnameOfThisMachine(): Promise<void> {
+  const name = hostname();
+  const own = new Set(Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((a) => a.address)));
+  const resolved = await lookup(name, { all: true }).catch(() => []);
+  if (!resolved.some(({ address }) => own.has(address))) {
+    throw new Error(
+      `the HA tests run ncps without --server-advertise-url, which then advertises http://${name}:<port>; ` +
+        `"${name}" resolves to [${resolved.map((r) => r.address).join(', ')}], none of them an address of this machine (add it to /etc/hosts)`,
+    );
   }
 }
 

@@ -65,6 +65,8 @@ export interface FakeUpstreamOptions {
   dir?: string;
   /** `/nix-cache-info` when neither a route nor `dir` provides one; null answers 404. */
   cacheInfo?: string | null;
+  /** Address to listen on: default 127.0.0.1; `::1` for an IPv6 upstream. */
+  host?: string;
 }
 
 export const DEFAULT_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';
@@ -96,9 +98,10 @@ export class FakeUpstream {
     return this.listeningPort;
   }
 
-  /** `http://127.0.0.1:<port>`, without a trailing slash. */
+  /** `http://127.0.0.1:<port>` (`http://[::1]:<port>` on IPv6), without a trailing slash. */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    const host = this.options.host ?? '127.0.0.1';
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   /** Defines (or replaces) what `path` answers. */
@@ -149,7 +152,7 @@ export class FakeUpstream {
 
   private async listen(port: number): Promise<Server> {
     const server = createServer((req, res) => void this.handle(req, res));
-    server.listen(port, '127.0.0.1');
+    server.listen(port, this.options.host ?? '127.0.0.1');
     await once(server, 'listening');
     this.listeningPort = (server.address() as AddressInfo).port;
     return server;

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-const MAIN = join(__dirname, '../../dist/src/main.js');
+/** NCPS_TEST_MAIN: another build's main.js (a private build while the shared dist is in use). */
+const MAIN = process.env.NCPS_TEST_MAIN ?? join(__dirname, '../../dist/src/main.js');
 
 /** A free loopback TCP port (closed again before it is returned). */
 export async function freePort(): Promise<number> {
@@ -14,6 +15,13 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+export interface NcpsProcessOptions {
+  /** Listen on every interface (`--server-addr=:<port>`) instead of 127.0.0.1. */
+  everyInterface?: boolean;
+  /** Pass `--server-advertise-url=<url>` (the default); false leaves the advertise URL to ncps's default. */
+  advertise?: boolean;
 }
 
 /**
@@ -29,6 +37,7 @@ export class NcpsProcess {
     readonly port: number,
     private readonly flags: string[],
     private readonly env: NodeJS.ProcessEnv,
+    private readonly options: NcpsProcessOptions,
   ) {}
 
   get url(): string {
@@ -40,14 +49,21 @@ export class NcpsProcess {
   }
 
   /** Starts `ncps serve` with the flags (without --server-addr, which is chosen here) and waits until it answers. */
-  static async start(flags: string[], env: NodeJS.ProcessEnv = {}): Promise<NcpsProcess> {
-    const proc = new NcpsProcess(await freePort(), flags, env);
+  static async start(flags: string[], env: NodeJS.ProcessEnv = {}, options: NcpsProcessOptions = {}): Promise<NcpsProcess> {
+    const proc = new NcpsProcess(await freePort(), flags, env, options);
     await proc.restart();
     return proc;
   }
 
   async restart(): Promise<void> {
-    const args = [MAIN, 'serve', `--server-addr=127.0.0.1:${this.port}`, `--server-advertise-url=${this.url}`, ...this.flags];
+    const { everyInterface = false, advertise = true } = this.options;
+    const args = [
+      MAIN,
+      'serve',
+      `--server-addr=${everyInterface ? '' : '127.0.0.1'}:${this.port}`,
+      ...(advertise ? [`--server-advertise-url=${this.url}`] : []),
+      ...this.flags,
+    ];
     const child = spawn(process.execPath, args, {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { InstanceIdentity } from 'src/cluster';
 import { NarDownloadRepository, NarFileEntity, NarFileRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarKey } from 'src/locking';
 import { CacheMetrics } from 'src/metrics';
@@ -37,6 +38,7 @@ export class NarDownloader {
     private readonly announcements: NarDownloadRepository,
     private readonly metrics: CacheMetrics,
     private readonly slots: DownloadSlots,
+    private readonly identity: InstanceIdentity,
   ) {}
 
   /**
@@ -78,6 +80,8 @@ export class NarDownloader {
       await this.locks.withLock(downloadNarKey(hash), this.config.lock.downloadTtlMs, async () => {
         // Re-check under the lock: another instance may have stored it while we waited.
         if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
+        // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a miss.
+        if (await this.narFiles.findByKey(narinfo.url)) this.metrics.storedObjectMissing();
         if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
         const { upstreamUrl, upstreamNarUrl } = narinfo;
         const started = Date.now();
@@ -103,11 +107,12 @@ export class NarDownloader {
 
   /**
    * Runs `fn` while the shared database says this instance is downloading `key`, so clients of other
-   * instances stream from here instead of waiting. Single-instance setups (local locks) skip it.
+   * instances stream from here instead of waiting. Single-instance setups (local locks) skip it, and
+   * so does a process that does not serve (no advertise URL: a CLI command).
    */
   private async announced<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    if (this.config.lock.backend === 'local') return fn();
-    const owner = this.config.server.advertiseUrl;
+    const owner = this.identity.owner;
+    if (this.config.lock.backend === 'local' || owner === undefined) return fn();
     const started = Date.now();
     const announce = () => this.announcements.announce(key, owner, started, Date.now() + ANNOUNCEMENT_TTL_MS);
     await announce();

@@ -1,15 +1,20 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { get as httpGet, IncomingMessage } from 'node:http';
+import { ClientRequest, get as httpGet, IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { Readable } from 'node:stream';
+import { InstanceIdentity, parseOwnerRef } from 'src/cluster';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarDownloadRepository } from 'src/database';
 
 /** Path prefix of the internal route that streams a download in progress to other instances. */
 export const PEER_DOWNLOAD_PATH = '/_ncps/downloads';
+/** The id of the instance a peer request is meant for: any other instance answers 421 at once. */
+export const PEER_INSTANCE_HEADER = 'x-ncps-instance';
 const ANNOUNCE_POLL_MS = 200;
-const CONNECT_TIMEOUT_MS = 2_000;
+/** Peers are on the same network: one that does not accept a connection by then is not used. */
+const CONNECT_TIMEOUT_MS = 1_000;
+const ANSWER_TIMEOUT_MS = 2_000;
 
 export interface PeerBody {
   stream: Readable;
@@ -17,44 +22,58 @@ export interface PeerBody {
   ownerUrl: string;
 }
 
+interface PeerRequest {
+  answer: Promise<PeerBody | null>;
+  /** Gives up on a request not answered yet (an answered one keeps streaming). */
+  cancel(): void;
+}
+
 /**
  * Streams a NAR that another instance is downloading, from that instance (ncps issue #660: a client
  * must not wait for the whole download on another replica). Instances find each other through
- * announcements in the shared database; a peer that cannot be reached is simply not used.
+ * announcements in the shared database, each naming its owner's advertise URL and instance id; a peer
+ * that cannot be reached, or answers as another instance, is not used: the client waits for the
+ * download here instead.
  */
 @Injectable()
 export class PeerStreamService {
   private readonly logger = new Logger(PeerStreamService.name);
+  /** Advertise URLs already warned about (once each: a dead or misconfigured peer is asked again and again). */
+  private readonly warned = new Set<string>();
 
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
     private readonly announcements: NarDownloadRepository,
+    private readonly identity: InstanceIdentity,
   ) {}
-
-  get selfUrl(): string {
-    return this.config.server.advertiseUrl;
-  }
 
   /** A stream of `key` from the instance that announced it is downloading it, or null. */
   async open(key: string): Promise<PeerBody | null> {
     const announced = await this.announcements.findActive(key, Date.now());
-    if (!announced || announced.ownerUrl === this.selfUrl) return null;
-    return this.request(announced.ownerUrl, key);
+    if (!announced || this.isSelf(announced.ownerUrl)) return null;
+    return this.request(announced.ownerUrl, key).answer;
   }
 
   /**
    * Polls for another instance's announcement of `key` until `until` settles; resolves with a stream
-   * from that instance, or null when `until` settled first.
+   * from that instance, or null when `until` settled first (a request still unanswered then is dropped).
    */
   async waitForPeer(key: string, until: Promise<unknown>): Promise<PeerBody | null> {
     let settled = false;
-    void until.finally(() => (settled = true));
+    let pending: PeerRequest | undefined;
+    const done = () => {
+      settled = true;
+      pending?.cancel();
+    };
+    until.then(done, done);
     const tried = new Set<string>();
     while (!settled) {
       const announced = await this.announcements.findActive(key, Date.now());
-      if (announced && announced.ownerUrl !== this.selfUrl && !tried.has(announced.ownerUrl)) {
+      if (!settled && announced && !this.isSelf(announced.ownerUrl) && !tried.has(announced.ownerUrl)) {
         tried.add(announced.ownerUrl); // a dead owner's row lingers until it expires: try it once
-        const body = await this.request(announced.ownerUrl, key);
+        pending = this.request(announced.ownerUrl, key);
+        const body = await pending.answer;
+        pending = undefined;
         if (body) return body;
       }
       await Promise.race([until, new Promise((r) => setTimeout(r, ANNOUNCE_POLL_MS))]);
@@ -62,27 +81,67 @@ export class PeerStreamService {
     return null;
   }
 
-  private request(ownerUrl: string, key: string): Promise<PeerBody | null> {
-    const url = `${ownerUrl}${PEER_DOWNLOAD_PATH}/${key}`;
+  /** An announcement of this process (by id; an id-less one from an older instance, by URL). */
+  private isSelf(owner: string): boolean {
+    const { url, instanceId } = parseOwnerRef(owner);
+    return instanceId === undefined ? url === this.identity.advertiseUrl : instanceId === this.identity.id;
+  }
+
+  private request(owner: string, key: string): PeerRequest {
+    const { url: base, instanceId } = parseOwnerRef(owner);
     const headers: Record<string, string> = {};
     if (this.config.cache.getToken) headers.authorization = `Bearer ${this.config.cache.getToken}`;
-    const get = url.startsWith('https:') ? httpsGet : httpGet;
-    return new Promise((resolve) => {
-      const req = get(url, { headers, timeout: CONNECT_TIMEOUT_MS }, (res: IncomingMessage) => {
-        req.setTimeout(0);
-        if (res.statusCode !== 200) {
-          res.resume();
-          return resolve(null);
-        }
-        const length = res.headers['content-length'];
-        this.logger.log({ key, owner: ownerUrl }, 'streaming a download in progress on another instance');
-        resolve({ stream: res, size: length === undefined ? undefined : Number(length), ownerUrl });
-      });
-      req.on('timeout', () => req.destroy(new Error('peer did not answer')));
-      req.on('error', (e) => {
-        this.logger.debug({ key, owner: ownerUrl, err: e.message }, 'peer unreachable; not streaming from it');
+    if (instanceId !== undefined) headers[PEER_INSTANCE_HEADER] = instanceId;
+    let req: ClientRequest | undefined;
+    let answered = false;
+    let cancelled = false;
+    const answer = new Promise<PeerBody | null>((resolve) => {
+      const unusable = (reason: string) => {
+        if (!answered && !cancelled) this.unreachable(base, key, reason);
         resolve(null);
+      };
+      const url = `${base}${PEER_DOWNLOAD_PATH}/${key}`;
+      try {
+        req = (url.startsWith('https:') ? httpsGet : httpGet)(url, { headers, timeout: ANSWER_TIMEOUT_MS }, (res: IncomingMessage) => {
+          answered = true;
+          req!.setTimeout(0);
+          if (res.statusCode !== 200) {
+            res.resume();
+            if (res.statusCode === 421) this.unreachable(base, key, 'another instance answers at its advertise URL');
+            else this.logger.debug({ key, owner: base, status: res.statusCode }, 'peer has no such download; not streaming from it');
+            return resolve(null);
+          }
+          const length = res.headers['content-length'];
+          this.logger.log({ key, owner: base }, 'streaming a download in progress on another instance');
+          resolve({ stream: res, size: length === undefined ? undefined : Number(length), ownerUrl: base });
+        });
+      } catch (e) {
+        return unusable((e as Error).message); // an advertise URL Node cannot request
+      }
+      const request = req;
+      request.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => request.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
       });
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS} ms`)));
+      request.on('error', (e) => unusable(e.message));
     });
+    const cancel = () => {
+      if (answered || cancelled) return;
+      cancelled = true;
+      req?.destroy();
+    };
+    return { answer, cancel };
+  }
+
+  private unreachable(owner: string, key: string, reason: string): void {
+    if (this.warned.has(owner)) {
+      this.logger.debug({ key, owner, reason }, 'peer unreachable; waiting for its download instead');
+      return;
+    }
+    this.warned.add(owner);
+    this.logger.warn({ key, owner, reason }, 'peer unreachable at its advertise URL; waiting for its download instead of streaming it');
   }
 }

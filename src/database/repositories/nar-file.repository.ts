@@ -75,6 +75,20 @@ export class NarFileRepository {
     return Number(rows[0]?.total ?? 0);
   }
 
+  /** Total size of the stored NAR files among `keys` (unknown keys count nothing; duplicates once). */
+  async sumStoredBytesAmong(keys: readonly string[]): Promise<number> {
+    let total = 0;
+    for (const batch of batches([...new Set(keys)], rowsPerStatement(this.sql.dialect, 1))) {
+      const { rows } = await this.sql.query<{ total: string | number | null }>(
+        `SELECT COALESCE(SUM(${this.sql.quote('file_size')}), 0) AS total FROM ${this.sql.quote(this.spec.table)} ` +
+          `WHERE ${this.sql.quote('key')} IN (${this.sql.params(batch.length)})`,
+        batch,
+      );
+      total += Number(rows[0]?.total ?? 0);
+    }
+    return total;
+  }
+
   countStored(): Promise<number> {
     return this.repo.count();
   }

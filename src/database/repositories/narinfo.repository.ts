@@ -2,7 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, MoreThan, Repository } from 'typeorm';
 import { NarInfoEntity } from '../entities';
 import { TableSpec, insertIgnoringDuplicates, tableSpec, upsert } from '../sql/bulk-write';
+import { batches } from '../sql/batches';
 import { deleteByKeys } from '../sql/delete-by-keys';
+import { rowsPerStatement } from '../sql/dialect';
 import { Run } from '../sql/prepared-query';
 import { SqlRunner } from '../sql/sql-runner';
 import { touchRows } from '../sql/touch';
@@ -38,6 +40,20 @@ export interface LruCandidate {
   /** The NAR it points at (= nar_files.key). */
   url: string;
   lastAccessedAt: number;
+}
+
+/** What a closure walk or the LRU needs of a narinfo: the NAR it points at and its References. */
+export interface NarInfoReferences {
+  hash: string;
+  url: string;
+  /** Space-separated store path base names, as stored (see NarInfoEntity.refs). */
+  refs: string;
+}
+
+/** An LRU candidate with its row id (the tie-break of the LRU order) and its References. */
+export interface LruCandidateWithReferences extends LruCandidate {
+  id: number;
+  refs: string;
 }
 
 /**
@@ -151,6 +167,51 @@ export class NarInfoRepository {
       [limit],
     );
     return rows.map((r) => ({ hash: r.hash, url: r.url, lastAccessedAt: Number(r.last_accessed_at) }));
+  }
+
+  /**
+   * The `limit` least recently accessed narinfos after `after` in (last_accessed_at, id) order, with
+   * their References: the LRU pages through the table with it when it must pass over candidates it
+   * keeps. Reads `idx_narinfos_last_accessed_at` from the cursor on.
+   */
+  async findLeastRecentlyUsedAfter(after: { lastAccessedAt: number; id: number } | null, limit: number): Promise<LruCandidateWithReferences[]> {
+    const q = (c: string) => this.sql.quote(c);
+    const at = q('last_accessed_at');
+    const where = after ? `WHERE ${at} >= ${this.sql.params(1)} AND (${at} > ${this.sql.params(1, 2)} OR ${q('id')} > ${this.sql.params(1, 3)}) ` : '';
+    const { rows } = await this.sql.query<{ id: string | number; hash: string; url: string; refs: string; last_accessed_at: string | number }>(
+      `SELECT ${q('id')}, ${q('hash')}, ${q('url')}, ${q('refs')}, ${at} FROM ${q(this.spec.table)} ${where}` +
+        `ORDER BY ${at}, ${q('id')} LIMIT ${this.sql.params(1, after ? 4 : 1)}`,
+      after ? [after.lastAccessedAt, after.lastAccessedAt, after.id, limit] : [limit],
+    );
+    return rows.map((r) => ({ id: Number(r.id), hash: r.hash, url: r.url, refs: r.refs, lastAccessedAt: Number(r.last_accessed_at) }));
+  }
+
+  /** The stored narinfos among `hashes` with their NAR and References (unknown hashes are skipped). */
+  async findReferencesOf(hashes: readonly string[]): Promise<NarInfoReferences[]> {
+    const q = (c: string) => this.sql.quote(c);
+    const found: NarInfoReferences[] = [];
+    for (const batch of batches([...new Set(hashes)], rowsPerStatement(this.sql.dialect, 1))) {
+      const { rows } = await this.sql.query<NarInfoReferences>(
+        `SELECT ${q('hash')}, ${q('url')}, ${q('refs')} FROM ${q(this.spec.table)} WHERE ${q('hash')} IN (${this.sql.params(batch.length)})`,
+        batch,
+      );
+      found.push(...rows.map((r) => ({ hash: r.hash, url: r.url, refs: r.refs })));
+    }
+    return found;
+  }
+
+  /**
+   * Hash and References of the rows after `afterId` in id order, `limit` at a time: a pass over the
+   * whole reference graph (the LRU counts who refers to its candidates with it).
+   */
+  async pageReferencesAfterId(afterId: number, limit: number): Promise<Array<{ id: number; hash: string; refs: string }>> {
+    const q = (c: string) => this.sql.quote(c);
+    const { rows } = await this.sql.query<{ id: string | number; hash: string; refs: string }>(
+      `SELECT ${q('id')}, ${q('hash')}, ${q('refs')} FROM ${q(this.spec.table)} WHERE ${q('id')} > ${this.sql.params(1)} ` +
+        `ORDER BY ${q('id')} LIMIT ${this.sql.params(1, 2)}`,
+      [afterId, limit],
+    );
+    return rows.map((r) => ({ id: Number(r.id), hash: r.hash, refs: r.refs }));
   }
 
   /** Rows in id order after `afterId`, for copying the table in resumable batches. */

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { DatabaseConfig } from 'src/config/config';
-import { ConfigRepository, NarFileRepository, NarInfoRepository, migrateDatabase } from 'src/database';
+import { ArtifactRepository, ConfigRepository, NarFileRepository, NarInfoRepository, PinEntity, migrateDatabase } from 'src/database';
 import { TestDatabase, createTestDatabase, openDataSource } from 'test/support/databases';
 import { narFile, narinfo, randomHash } from './fixtures';
 
@@ -17,7 +17,14 @@ async function dump(config: DatabaseConfig) {
     };
     const narinfos = (await all(new NarInfoRepository(ds))).sort((a, b) => a.hash.localeCompare(b.hash));
     const narFiles = (await all(new NarFileRepository(ds))).sort((a, b) => a.key.localeCompare(b.key));
-    return { narinfos, narFiles, config: await new ConfigRepository(ds).all() };
+    const pins = await ds.getRepository(PinEntity).find({ order: { hash: 'ASC' } });
+    const artifacts = [];
+    const repo = new ArtifactRepository(ds);
+    for (let page = await repo.pageAfterPath('', 500); page.length > 0; page = await repo.pageAfterPath(page[page.length - 1].path, 500)) {
+      artifacts.push(...page);
+    }
+    artifacts.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { narinfos, narFiles, config: await new ConfigRepository(ds).all(), pins, artifacts };
   } finally {
     await ds.destroy();
   }
@@ -41,9 +48,25 @@ async function seed(ds: DataSource): Promise<void> {
     }),
   );
   await new NarInfoRepository(ds).insertManyIfAbsent(rows);
+  await new ArtifactRepository(ds).insertManyIfAbsent(
+    Array.from({ length: 130 }, (_, i) => ({
+      path: i % 2 ? `log/${randomHash()}-x.drv` : `${rows[i].hash}.ls`,
+      kind: i % 2 ? 'log' : 'listing',
+      storageKey: `k/${i}`,
+      narInfoHash: i % 2 ? null : rows[i].hash,
+      fileSize: 2 ** 33 + i,
+      contentEncoding: i % 3 ? null : 'br',
+      createdAt: 1_764_000_000_000,
+      lastAccessedAt: 1_764_000_000_000 + i,
+    })),
+  );
   const config = new ConfigRepository(ds);
   await config.set('secret-key', 'cache.example.org-1:c2VjcmV0LWtleS1ieXRlcw==');
   await config.set('cluster-id', 'abc');
+  await ds.getRepository(PinEntity).insert([
+    { hash: rows[0].hash, createdAt: 1_764_000_000_000, expiresAt: null },
+    { hash: randomHash(), createdAt: 1_764_000_000_001, expiresAt: 2 ** 42 },
+  ]);
 }
 
 describe('migrateDatabase', () => {
@@ -76,11 +99,18 @@ describe('migrateDatabase', () => {
     const first = await migrateDatabase(sqlite.config, postgres.url, { batchSize: 64 });
     const second = await migrateDatabase(postgres.url, mysql.config, { batchSize: 64 });
 
-    const expected = { config: { source: 2, target: 2 }, nar_files: { source: 250, target: 250 }, narinfos: { source: 300, target: 300 } };
+    const expected = {
+      config: { source: 2, target: 2 },
+      nar_files: { source: 250, target: 250 },
+      narinfos: { source: 300, target: 300 },
+      pins: { source: 2, target: 2 },
+      artifacts: { source: 130, target: 130 },
+    };
     expect(first).toEqual(expected);
     expect(second).toEqual(expected);
     const original = await dump(sqlite.config);
     expect(original.narinfos).toHaveLength(300);
+    expect(original.pins).toHaveLength(2);
     expect(await dump(postgres.config)).toEqual(original);
     expect(await dump(mysql.config)).toEqual(original);
   });

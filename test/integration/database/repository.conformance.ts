@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { DatabaseDialect } from 'src/config/config';
-import { ConfigRepository, NarDownloadRepository, NarFileRepository, NarInfoRepository, runInTransaction } from 'src/database';
+import { ConfigRepository, NarDownloadRepository, NarFileRepository, NarInfoRepository, NegativeNarInfoRepository, runInTransaction } from 'src/database';
+import { PinRepository } from 'src/pins/pin.repository';
 import { TestDatabase, createTestDatabase, openDataSource } from 'test/support/databases';
 import { barrier, narFile, narinfo, randomHash } from './fixtures';
 
@@ -37,7 +38,7 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
     });
 
     beforeEach(async () => {
-      for (const table of ['narinfos', 'nar_files', 'config', 'nar_downloads']) await ds.query(`DELETE FROM ${table}`);
+      for (const table of ['narinfos', 'nar_files', 'config', 'nar_downloads', 'pins', 'negative_narinfos']) await ds.query(`DELETE FROM ${table}`);
     });
 
     describe('NarInfoRepository', () => {
@@ -207,6 +208,41 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         await expect(narinfos.findLeastRecentlyUsed(10)).resolves.toHaveLength(4);
       });
 
+      it('findLeastRecentlyUsedAfter pages in (last access, id) order from a cursor, with References', async () => {
+        const rows = [narinfo({ lastAccessedAt: 30 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 })];
+        for (const row of rows) await narinfos.insertIfAbsent(row);
+        const expected = [rows[1], rows[3], rows[2], rows[4], rows[0]].map((r) => ({ hash: r.hash, url: r.url, refs: r.refs, lastAccessedAt: r.lastAccessedAt }));
+
+        const first = await narinfos.findLeastRecentlyUsedAfter(null, 3);
+        const rest = await narinfos.findLeastRecentlyUsedAfter(first[2], 3);
+
+        expect([...first, ...rest].map(({ id: _id, ...r }) => r)).toEqual(expected);
+        expect(first.map((r) => typeof r.id)).toEqual(['number', 'number', 'number']);
+        await expect(narinfos.findLeastRecentlyUsedAfter(rest[1], 3)).resolves.toEqual([]);
+      });
+
+      it('findReferencesOf reads the NAR and References of the stored hashes asked for, in batches', async () => {
+        const rows = Array.from({ length: 1200 }, () => narinfo());
+        await narinfos.insertManyIfAbsent(rows);
+
+        const sut = await narinfos.findReferencesOf([...rows.map((r) => r.hash), randomHash(), rows[0].hash]);
+
+        expect(sut).toHaveLength(1200);
+        expect(sut.find((r) => r.hash === rows[7].hash)).toEqual({ hash: rows[7].hash, url: rows[7].url, refs: rows[7].refs });
+        await expect(narinfos.findReferencesOf([])).resolves.toEqual([]);
+      });
+
+      it('pageReferencesAfterId passes over every row once, in id order', async () => {
+        const rows = Array.from({ length: 5 }, () => narinfo());
+        await narinfos.insertManyIfAbsent(rows);
+
+        const first = await narinfos.pageReferencesAfterId(0, 3);
+        const rest = await narinfos.pageReferencesAfterId(first[2].id, 3);
+
+        expect([...first, ...rest].map((r) => r.id)).toEqual([...first, ...rest].map((r) => r.id).sort((a, b) => a - b));
+        expect(new Map([...first, ...rest].map((r) => [r.hash, r.refs]))).toEqual(new Map(rows.map((r) => [r.hash, r.refs])));
+      });
+
       it('pages through the table by id', async () => {
         await narinfos.insertManyIfAbsent(Array.from({ length: 5 }, () => narinfo()));
 
@@ -274,6 +310,14 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         await expect(narFiles.countStored()).resolves.toBe(3);
       });
 
+      it('sums the stored bytes among given keys, each once, beyond 2^32', async () => {
+        const files = [narFile({ fileSize: 2 ** 32 }), narFile({ fileSize: 7 }), narFile({ fileSize: 100 })];
+        await narFiles.insertManyIfAbsent(files);
+
+        await expect(narFiles.sumStoredBytesAmong([files[0].key, files[1].key, files[0].key, 'nar/none.nar'])).resolves.toBe(2 ** 32 + 7);
+        await expect(narFiles.sumStoredBytesAmong([])).resolves.toBe(0);
+      });
+
       it('touch moves access times forward', async () => {
         const [a, b] = [narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 50 })];
         await narFiles.insertManyIfAbsent([a, b]);
@@ -312,6 +356,42 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
 
         await expect(narFiles.deleteByKeys(files.slice(0, 1200).map((f) => f.key))).resolves.toBe(1200);
         await expect(narFiles.countStored()).resolves.toBe(300);
+      });
+    });
+
+    describe('PinRepository', () => {
+      it('pins, renews, lists with whether the narinfo is stored, and unpins', async () => {
+        const pins = new PinRepository(ds);
+        const stored = narinfo();
+        await narinfos.insertIfAbsent(stored);
+        const waiting = randomHash();
+
+        await pins.pin(stored.hash, 1000, 2000);
+        await pins.pin(waiting, 1500, null);
+        await pins.pin(stored.hash, 3000, 2 ** 42);
+
+        const listed = await pins.list();
+        expect(listed).toEqual(
+          [
+            { hash: stored.hash, createdAt: 3000, expiresAt: 2 ** 42, stored: true },
+            { hash: waiting, createdAt: 1500, expiresAt: null, stored: false },
+          ].sort((a, b) => (a.hash < b.hash ? -1 : 1)),
+        );
+        await expect(pins.unpin(waiting)).resolves.toBe(true);
+        await expect(pins.unpin(waiting)).resolves.toBe(false);
+        expect((await pins.list()).map((p) => p.hash)).toEqual([stored.hash]);
+      });
+
+      it('finds the pins in force and deletes the expired ones', async () => {
+        const pins = new PinRepository(ds);
+        const [forever, later, now] = [randomHash(), randomHash(), randomHash()];
+        await pins.pin(forever, 1, null);
+        await pins.pin(later, 1, 5001);
+        await pins.pin(now, 1, 5000);
+
+        expect((await pins.findActiveHashes(5000)).sort()).toEqual([forever, later].sort());
+        await expect(pins.deleteExpired(5000)).resolves.toBe(1);
+        expect((await pins.list()).map((p) => p.hash).sort()).toEqual([forever, later].sort());
       });
     });
 
@@ -375,6 +455,42 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
 
           expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
           expect(Number((await ds.query(`SELECT COUNT(*) AS n FROM nar_downloads`))[0].n)).toBe(1);
+        } finally {
+          await Promise.all(sources.map((s) => s.destroy()));
+        }
+      });
+    });
+
+    describe('NegativeNarInfoRepository', () => {
+      it('remembers, moves, reads back (expired or not), forgets, and sweeps only what expired', async () => {
+        const misses = new NegativeNarInfoRepository(ds);
+        const [a, b, c] = [randomHash(), randomHash(), randomHash()];
+        await misses.remember(a, 1_000);
+        await misses.remember(a, 2 ** 41 + 3); // moved, beyond 2^32
+        await misses.remember(b, 1_500);
+        await misses.remember(c, 1_501);
+
+        await expect(misses.expiryOf(a)).resolves.toBe(2 ** 41 + 3);
+        await expect(misses.expiryOf(b)).resolves.toBe(1_500);
+        await expect(misses.expiryOf(randomHash())).resolves.toBeNull();
+        await expect(misses.sweepExpired(1_500)).resolves.toBe(1);
+        await expect(misses.expiryOf(b)).resolves.toBeNull();
+        await expect(misses.expiryOf(c)).resolves.toBe(1_501);
+        await expect(misses.forget(a)).resolves.toBe(true);
+        await expect(misses.forget(a)).resolves.toBe(false);
+        await expect(misses.expiryOf(a)).resolves.toBeNull();
+        expect(Number((await ds.query(`SELECT COUNT(*) AS n FROM negative_narinfos`))[0].n)).toBe(1);
+      });
+
+      it('20 connections remembering the same miss at once leave one row, with one of their expiries, and no error', async () => {
+        const sources = await openMany(db, 20);
+        const hash = randomHash();
+        try {
+          const results = await Promise.allSettled(sources.map((s, i) => new NegativeNarInfoRepository(s).remember(hash, 10_000 + i)));
+
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+          expect(Number((await ds.query(`SELECT COUNT(*) AS n FROM negative_narinfos`))[0].n)).toBe(1);
+          expect(await new NegativeNarInfoRepository(ds).expiryOf(hash)).toBeGreaterThanOrEqual(10_000);
         } finally {
           await Promise.all(sources.map((s) => s.destroy()));
         }

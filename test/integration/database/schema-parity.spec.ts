@@ -3,7 +3,7 @@ import { ENTITIES } from 'src/database/entities';
 import { TEST_DIALECTS, TestDatabase, createTestDatabase, openDataSource } from 'test/support/databases';
 import { TableShape, describeTable } from './schema-introspection';
 
-const TABLES = ['narinfos', 'nar_files', 'config', 'nar_downloads'];
+const TABLES = ['narinfos', 'nar_files', 'config', 'nar_downloads', 'pins', 'negative_narinfos', 'artifacts'];
 
 /**
  * The migrations of the three dialects must build the same logical schema: same tables, columns,

@@ -25,6 +25,10 @@ export interface HarnessOptions {
   /** Go durations; 300ms by default so that timeout tests stay short. */
   dialerTimeout?: string;
   responseHeaderTimeout?: string;
+  /** Further flags (without dashes), e.g. proxies. */
+  flags?: Record<string, unknown>;
+  /** The environment the options are read from (default empty), e.g. `{ https_proxy: ... }`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** UpstreamModule as the app wires it (real config parsing, metrics registry, lifecycle hooks), initialised. */
@@ -40,8 +44,9 @@ export async function startUpstreams(options: HarnessOptions): Promise<UpstreamH
         'cache-upstream-dialer-timeout': options.dialerTimeout ?? '300ms',
         'cache-upstream-response-header-timeout': options.responseHeaderTimeout ?? '300ms',
         'netrc-file': options.netrcFile ?? '/nonexistent/netrc',
+        ...options.flags,
       },
-      env: {},
+      env: options.env ?? {},
     }),
   );
   const moduleRef = await Test.createTestingModule({

@@ -1,0 +1,2 @@
+// The public surface of the cache domain for other domains.
+export { AccessTokens, TokenGuard } from './token.guard';
