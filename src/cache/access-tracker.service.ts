@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -7,9 +7,13 @@ const FLUSH_INTERVAL_MS = 5_000;
  * Remembers when narinfos and NARs were last served and writes those times in batches, so a cache
  * hit costs no database write. A crash loses at most one interval of access times, which only
  * makes the LRU slightly less precise.
+ *
+ * The last flush runs before the application's shutdown hooks: Nest closes the database (a module
+ * deeper in the graph) before the cache's own onApplicationShutdown would run. Reads served while
+ * the server drains after that are not recorded, as after a crash.
  */
 @Injectable()
-export class AccessTracker implements OnModuleInit, OnApplicationShutdown {
+export class AccessTracker implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(AccessTracker.name);
   private narInfos = new Map<string, number>();
   private narFiles = new Map<string, number>();
@@ -25,7 +29,7 @@ export class AccessTracker implements OnModuleInit, OnApplicationShutdown {
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
   }

@@ -18,21 +18,23 @@ describe('UpstreamHttpClient', () => {
   let other: FakeUpstream;
   let sut: UpstreamHttpClient;
   let context: RequestContext;
+  let options: ConstructorParameters<typeof UpstreamHttpClient>[0];
 
   beforeEach(async () => {
     fake = await FakeUpstream.start();
     other = await FakeUpstream.start();
     // Requests are for the first fake; the second is an allowed origin.
     context = { label: 'test', kind: 'nar', origin: fake.url };
-    sut = new UpstreamHttpClient({
+    options = {
       dialTimeoutMs: 300,
       headerTimeoutMs: 300,
       bodyIdleTimeoutMs: 200,
       // Credentials for the first fake's port only, as the service does per host.
-      authorization: (url) => (url.port === String(fake.port) ? 'Basic c2VjcmV0' : undefined),
+      authorization: (url: URL) => (url.port === String(fake.port) ? 'Basic c2VjcmV0' : undefined),
       allowedOrigins: new Set([other.url]),
       metrics: new UpstreamMetrics(new Registry()),
-    });
+    };
+    sut = new UpstreamHttpClient(options);
   });
 
   afterEach(async () => {
@@ -110,7 +112,13 @@ describe('UpstreamHttpClient', () => {
 
   it('refuses a document larger than 4 MiB', async () => {
     fake.serve('/huge', Buffer.alloc(4 * 1024 * 1024 + 1, 'a'));
-    await expect(sut.getDocument(url('/huge'), context)).rejects.toMatchObject({ reason: 'unsupported' });
+    // 4 MiB on a loaded machine may pause longer than the 200 ms idle timeout above: a patient client.
+    const patient = new UpstreamHttpClient({ ...options, headerTimeoutMs: 5000, bodyIdleTimeoutMs: 5000 });
+    try {
+      await expect(patient.getDocument(url('/huge'), context)).rejects.toMatchObject({ reason: 'unsupported' });
+    } finally {
+      patient.close();
+    }
   });
 
   it('follows redirects to another host without taking the credentials along', async () => {
