@@ -299,8 +299,9 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
         clearInterval(ticker);
       }
       expect(source.destroyed).toBe(true);
-      // Generous: the machine running the tests is shared; a decoder on the event loop stalls it for seconds.
-      expect(worstLag).toBeLessThan(250);
+      // Generous: the machine running the tests is shared (a full suite on 2 cores has shown lags over
+      // 250 ms); a decoder on the event loop stalls it for seconds.
+      expect(worstLag).toBeLessThan(1000);
       expect(await removedSoon(sut.path)).toBe(true);
     },
     60_000,
