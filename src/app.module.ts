@@ -10,6 +10,7 @@ import { MetricsModule } from 'src/metrics/metrics.module';
 import { PrometheusModule } from 'src/metrics/prometheus.module';
 import { LoggingModule } from 'src/logging/logging.module';
 import { PinsHttpModule } from 'src/pins';
+import { StatusModule } from 'src/status';
 import { WarmHttpModule } from 'src/warm';
 
 @Module({})
@@ -26,6 +27,7 @@ export class AppModule {
         LruModule.scheduled(),
         PinsHttpModule,
         WarmHttpModule,
+        StatusModule,
         PrometheusModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: DomainErrorFilter }],

@@ -8,7 +8,7 @@ import { POSTGRES_MIGRATIONS } from '../../migrations/postgres';
 import { SQLITE_MIGRATIONS } from '../../migrations/sqlite';
 import { ENTITIES } from './entities';
 import { parseMysqlUrl } from './url/mysql-url';
-import { parsePostgresUrl } from './url/postgres-url';
+import { postgresConnectionOptions } from './url/postgres-url';
 import { redactUrl } from './url/redact-url';
 import { sqlitePath } from './url/sqlite-url';
 import { tlsOptions } from './url/tls-options';
@@ -33,6 +33,7 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
   try {
     return optionsFor(config);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(`database URL ${redactUrl(config.url)}: ${(e as Error).message}`);
   }
 }
@@ -55,18 +56,19 @@ function optionsFor(config: DatabaseConfig): DataSourceOptions {
       };
     }
     case 'postgres': {
-      const url = parsePostgresUrl(config.url);
+      // The same options as the lock sessions' (postgresConnectionOptions), in TypeORM's names.
+      const pg = postgresConnectionOptions(config.url);
       return {
         ...common,
         type: 'postgres',
-        host: url.host,
-        port: url.port,
-        username: url.user,
-        password: url.password,
-        database: url.database,
-        ssl: tlsOptions(url.tls),
-        applicationName: url.applicationName ?? 'ncps',
-        connectTimeoutMS: url.connectTimeoutMs,
+        host: pg.host,
+        port: pg.port,
+        username: pg.user,
+        password: pg.password,
+        database: pg.database,
+        ssl: pg.ssl,
+        applicationName: pg.application_name ?? 'ncps',
+        connectTimeoutMS: pg.connectionTimeoutMillis,
         migrations: POSTGRES_MIGRATIONS,
         // pg-pool has no "max idle": it closes idle clients above `min` after idleTimeoutMillis. So
         // up to poolMaxIdle connections stay open while idle; the surplus closes after a short wait.

@@ -21,3 +21,4 @@ export { migrateDatabase, MigrateDatabaseOptions, MigrateDatabaseReport } from '
 export { runInTransaction, TransactionRepositories } from './transaction';
 export { withRetry, isRetryableDatabaseError } from './retry';
 export { redactUrl } from './url/redact-url';
+export { postgresConnectionOptions, PgConnectionOptions } from './url/postgres-url';

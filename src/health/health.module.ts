@@ -13,5 +13,6 @@ import { HealthProbe } from './health-probe.service';
   imports: [TerminusModule.forRoot({ logger: false }), DatabaseModule, StorageModule, LockingModule, UpstreamModule, ClusterModule],
   controllers: [HealthController],
   providers: [HealthProbe, HealthDetailsPolicy],
+  exports: [HealthProbe],
 })
 export class HealthModule {}

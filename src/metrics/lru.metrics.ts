@@ -17,6 +17,8 @@ export class LruMetrics implements LruRunRecorder {
   private readonly runs: Counter<'result'>;
   private readonly evictedBytes: Counter<never>;
   private readonly evictedEntries: Counter<'kind'>;
+  /** The last run this process saw end (shown on /status); undefined before the first. */
+  lastRun: { at: Date; result: LruRunOutcome; evictedBytes: number; evictedEntries: number } | undefined;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -44,7 +46,9 @@ export class LruMetrics implements LruRunRecorder {
   }
 
   runFinished(summary: LruSummary): void {
-    this.runs.inc({ result: summary.interrupted ? 'interrupted' : 'completed' });
+    const result = summary.interrupted ? 'interrupted' : 'completed';
+    this.runs.inc({ result });
+    this.lastRun = { at: new Date(), result, evictedBytes: summary.evictedBytes, evictedEntries: summary.evictedEntries + summary.evictedNarFiles };
     this.evictedBytes.inc(summary.evictedBytes);
     this.evictedEntries.inc({ kind: 'narinfo' }, summary.evictedEntries);
     this.evictedEntries.inc({ kind: 'nar' }, summary.evictedNarFiles);
@@ -52,9 +56,11 @@ export class LruMetrics implements LruRunRecorder {
 
   runSkipped(): void {
     this.runs.inc({ result: 'skipped' });
+    this.lastRun = { at: new Date(), result: 'skipped', evictedBytes: 0, evictedEntries: 0 };
   }
 
   runFailed(): void {
     this.runs.inc({ result: 'failed' });
+    this.lastRun = { at: new Date(), result: 'failed', evictedBytes: 0, evictedEntries: 0 };
   }
 }

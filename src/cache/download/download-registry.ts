@@ -43,6 +43,11 @@ export class DownloadRegistry implements BeforeApplicationShutdown {
     return this.running.size;
   }
 
+  /** The downloads running now (for the status page). */
+  list(): Download[] {
+    return [...this.running.values()];
+  }
+
   /** Resolves when every running download has ended (used on shutdown, bounded by the caller). */
   async drain(): Promise<void> {
     await Promise.all([...this.running.values()].map((d) => new Promise((resolve) => {

@@ -1,4 +1,8 @@
-import { parsePostgresUrl } from './postgres-url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from 'src/config/option';
+import { parsePostgresUrl, postgresConnectionOptions } from './postgres-url';
 
 describe('parsePostgresUrl', () => {
   it('reads user, password, host, port and database, percent-decoded', () => {
@@ -56,5 +60,79 @@ describe('parsePostgresUrl', () => {
 
   it('never puts the password in its errors', () => {
     expect(() => parsePostgresUrl('postgres://ncps:hunter2@db:99999/ncps')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+  });
+});
+
+describe('postgresConnectionOptions', () => {
+  let dir: string;
+  let ca: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ncps-pgurl-'));
+    ca = join(dir, 'ca.pem');
+    writeFileSync(ca, 'the CA');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives pg every connection setting, TLS always explicit', () => {
+    expect(postgresConnectionOptions('postgresql://ncps:p%40ss@db.example:6543/ncps?application_name=eu&connect_timeout=3')).toEqual({
+      host: 'db.example',
+      port: 6543,
+      user: 'ncps',
+      password: 'p@ss',
+      database: 'ncps',
+      ssl: false,
+      application_name: 'eu',
+      connectionTimeoutMillis: 3000,
+    });
+  });
+
+  it.each([
+    ['disable', false],
+    ['allow', false],
+    ['prefer', false],
+    ['require', { rejectUnauthorized: false }],
+    ['verify-ca', { rejectUnauthorized: true, checkServerIdentity: expect.any(Function) }],
+    ['verify-full', { rejectUnauthorized: true }],
+  ])('sslmode=%s maps as libpq does (pg cannot fall back, so allow/prefer stay plain)', (mode, ssl) => {
+    expect(postgresConnectionOptions(`postgres://db/ncps?sslmode=${mode}`).ssl).toEqual(ssl);
+  });
+
+  it('verify-full trusts sslrootcert and checks the host name (no identity override)', () => {
+    const { ssl } = postgresConnectionOptions(`postgres://db/ncps?sslmode=verify-full&sslrootcert=${ca}`);
+
+    expect(ssl).toEqual({ ca: Buffer.from('the CA'), rejectUnauthorized: true });
+  });
+
+  it('require with sslrootcert checks the chain, as libpq does (verify-ca)', () => {
+    const { ssl } = postgresConnectionOptions(`postgres://db/ncps?sslmode=require&sslrootcert=${ca}`);
+
+    expect(ssl).toMatchObject({ ca: Buffer.from('the CA'), rejectUnauthorized: true });
+    expect(ssl && ssl.checkServerIdentity?.('other.host', {} as never)).toBeUndefined();
+  });
+
+  it('sslrootcert=system means the built-in trust store and verify-full', () => {
+    expect(postgresConnectionOptions('postgres://db/ncps?sslrootcert=system').ssl).toEqual({ rejectUnauthorized: true });
+    expect(() => postgresConnectionOptions('postgres://db/ncps?sslmode=require&sslrootcert=system')).toThrow(/sslrootcert=system needs sslmode=verify-full/);
+  });
+
+  it('uses no TLS over a unix socket, as libpq', () => {
+    expect(postgresConnectionOptions('postgres://ncps@/ncps?host=/run/postgresql&sslmode=require')).toMatchObject({ host: '/run/postgresql', ssl: false });
+  });
+
+  it.each([
+    'postgres://ncps:hunter2@db/ncps?sslmode=sometimes',
+    'postgres://ncps:hunter2@db:99999/ncps',
+    'postgres://ncps:hunter2@db/ncps?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem',
+  ])('reports %s as a ConfigError without the password', (url) => {
+    let error: unknown;
+    try {
+      postgresConnectionOptions(url);
+    } catch (e) {
+      error = e;
+    }
+
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/^database URL postgres:\/\/ncps:\*\*\*@db/);
+    expect((error as Error).message).not.toContain('hunter2');
   });
 });

@@ -30,4 +30,21 @@ describe('tlsOptions', () => {
 
     expect(sut).toEqual({ rejectUnauthorized: true, ca: Buffer.from('ca.pem'), cert: Buffer.from('cert.pem'), key: Buffer.from('key.pem') });
   });
+
+  it('require with a root certificate checks the chain, as libpq (verify-ca)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ncps-tls-'));
+    writeFileSync(join(dir, 'ca.pem'), 'ca');
+
+    const sut = tlsOptions(settings(`sslmode=require&sslrootcert=${dir}/ca.pem`));
+    rmSync(dir, { recursive: true });
+
+    expect(sut).toMatchObject({ ca: Buffer.from('ca'), rejectUnauthorized: true });
+    expect(sut && sut.checkServerIdentity?.('other.host', {} as never)).toBeUndefined();
+  });
+
+  it('sslrootcert=system reads no file and implies verify-full', () => {
+    expect(settings('sslrootcert=system').mode).toBe('verify-full');
+    expect(tlsOptions(settings('sslrootcert=system'))).toEqual({ rejectUnauthorized: true });
+    expect(() => settings('sslmode=verify-ca&sslrootcert=system')).toThrow('sslrootcert=system needs sslmode=verify-full, not verify-ca');
+  });
 });

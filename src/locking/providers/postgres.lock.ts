@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DatabaseConfig, LockConfig } from 'src/config/config';
 import { ConfigError } from 'src/config/option';
+import { postgresConnectionOptions } from 'src/database';
 import { advisoryKey, sessionIndex } from './postgres.advisory-key';
 import { LockSession } from './postgres.session';
 import { Contention, DriverLease, LockBackendError, LockDriver } from './lock.driver';
@@ -52,9 +53,11 @@ export class PostgresLockDriver implements LockDriver {
     if (database.dialect !== 'postgres') {
       throw new ConfigError(`the postgres lock backend needs a PostgreSQL database; --cache-database-url is ${database.dialect}`);
     }
+    // Parsed as the query pool parses it, so both connect alike (host, credentials, TLS checks).
+    const connection = postgresConnectionOptions(database.url);
     this.sessions = Array.from({ length: options.sessions ?? 2 }, (_, index) => {
       return new LockSession({
-        connectionString: database.url,
+        connection,
         channel: CHANNEL,
         queryTimeoutMs: options.queryTimeoutMs ?? 5000,
         heartbeatMs: options.heartbeatMs ?? 5000,

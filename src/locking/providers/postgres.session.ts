@@ -1,9 +1,11 @@
 import { Client, QueryResultRow } from 'pg';
+import type { PgConnectionOptions } from 'src/database';
 import { backoffDelay, RetryPolicy } from '../lock.backoff';
 import { LockBackendError } from './lock.driver';
 
 export interface LockSessionOptions {
-  connectionString: string;
+  /** From postgresConnectionOptions: the query pool's options, TLS included. */
+  connection: PgConnectionOptions;
   /** LISTEN channel of release notifications. */
   channel: string;
   /** A lock query that takes longer has an unknown outcome: the session is dropped. */
@@ -119,11 +121,12 @@ export class LockSession {
   }
 
   private connect(): void {
+    const { connection } = this.options;
     const client = new Client({
-      connectionString: this.options.connectionString,
-      application_name: 'ncps-locks',
+      ...connection,
+      application_name: connection.application_name ?? 'ncps-locks',
       keepAlive: true,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: connection.connectionTimeoutMillis ?? 5000,
     });
     this.client = client;
     client.on('error', (error) => void this.lose(client, error));

@@ -1,0 +1,2 @@
+export { StatusModule } from './status.module';
+export { renderStatusPage, type StatusView } from './status.render';

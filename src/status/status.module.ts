@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { CacheModule } from 'src/cache/cache.module';
+import { HealthModule } from 'src/health/health.module';
+import { StatusController } from './status.controller';
+import { StatusService } from './status.service';
+
+/** GET /status (see StatusController); needs the global MetricsModule and ConfigModule. */
+@Module({
+  imports: [CacheModule, HealthModule],
+  controllers: [StatusController],
+  providers: [StatusService],
+})
+export class StatusModule {}
