@@ -17,7 +17,7 @@ export class LruMetrics implements LruRunRecorder {
   private readonly runs: Counter<'result'>;
   private readonly evictedBytes: Counter<never>;
   private readonly evictedEntries: Counter<'kind'>;
-  /** The last run this process saw end (shown on /status); undefined before the first. */
+  /** The last run this process saw end (shown on /status; evictedEntries counts narinfos); undefined before the first. */
   lastRun: { at: Date; result: LruRunOutcome; evictedBytes: number; evictedEntries: number } | undefined;
 
   constructor(registry: Registry) {
@@ -48,7 +48,7 @@ export class LruMetrics implements LruRunRecorder {
   runFinished(summary: LruSummary): void {
     const result = summary.interrupted ? 'interrupted' : 'completed';
     this.runs.inc({ result });
-    this.lastRun = { at: new Date(), result, evictedBytes: summary.evictedBytes, evictedEntries: summary.evictedEntries + summary.evictedNarFiles };
+    this.lastRun = { at: new Date(), result, evictedBytes: summary.evictedBytes, evictedEntries: summary.evictedEntries };
     this.evictedBytes.inc(summary.evictedBytes);
     this.evictedEntries.inc({ kind: 'narinfo' }, summary.evictedEntries);
     this.evictedEntries.inc({ kind: 'nar' }, summary.evictedNarFiles);

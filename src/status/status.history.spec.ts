@@ -36,7 +36,8 @@ describe('StatusService sampling', () => {
     const config = { cache: { hostname: 'h', maxNarSizeBytes: 1 }, upstream: { urls: [] }, storage: { kind: 'local', path: '/x' }, database: { dialect: 'sqlite' }, lock: { backend: 'local' } } as unknown as NcpsConfig;
     const downloads = { list: () => [] } as unknown as DownloadRegistry;
     const health = { run: async () => ({ up: true, down: [], report: { status: 'ok', details: { locks: { status: 'up', backend: 'local' } } } }) } as unknown as HealthProbe;
-    const service = new StatusService(config, registry, downloads, health, new LruMetrics(registry), () => now);
+    const lru = new LruMetrics(registry);
+    const service = new StatusService(config, registry, downloads, health, lru, () => now);
     await service.sample();
     cache.lookup('narinfo', 'hit');
     cache.lookup('narinfo', 'hit');
@@ -51,5 +52,8 @@ describe('StatusService sampling', () => {
     expect(view.intervals).toEqual([s(1_060_000, 2, 1, 0, 300), s(1_075_000, 1, 0, 0, 0)]);
     expect(view.checks).toEqual([{ name: 'locks', status: 'up', details: { backend: 'local' } }]);
     expect(view.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(view.lastLru).toBeUndefined();
+    lru.runFinished({ evictedEntries: 3, evictedNarFiles: 2, evictedBytes: 4096, sizeBefore: 10, sizeAfter: 5, interrupted: false });
+    expect((await service.view()).lastLru).toEqual({ at: expect.any(Date), result: 'completed', evictedEntries: 3, evictedBytes: 4096 });
   });
 });

@@ -18,6 +18,7 @@ function view(over: Partial<StatusView> = {}): StatusView {
     downloads: [{ key: 'nar/abc.nar', written: 250, expected: 1000 }],
     checks: [{ name: 'locks', status: 'up', details: { backend: 'redis', mode: 'normal' } }],
     refreshSeconds: 10,
+    servedCounted: true,
     ...over,
   };
 }
@@ -35,6 +36,12 @@ describe('renderStatusPage', () => {
     expect(html).toContain('250 B of 1000 B (25%)');
     expect(html).toContain('backend: redis, mode: normal');
     expect(html).toContain('not run since start');
+    const ran = renderStatusPage(view({ lastLru: { at: new Date('2026-01-01T03:00:00Z'), result: 'completed', evictedEntries: 3, evictedBytes: 2048 } }));
+    expect(ran).toContain('2026-01-01T03:00:00.000Z: completed, evicted 3 narinfos, 2.0 KiB of NARs');
+  });
+
+  it('says bytes served are not counted without --prometheus-enabled', () => {
+    expect(renderStatusPage(view({ servedCounted: false }))).toContain('id="served">–</div><div class="muted">counted with --prometheus-enabled');
   });
 
   it('uses no external asset and no script', () => {

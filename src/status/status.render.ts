@@ -1,4 +1,4 @@
-import type { Interval } from './status.history';
+import { Interval, sumIntervals } from './status.history';
 
 export interface StatusDownload {
   key: string;
@@ -34,6 +34,8 @@ export interface StatusView {
   checks: StatusCheck[];
   lastLru?: LastLruRun;
   refreshSeconds: number;
+  /** Bytes served are counted only with --prometheus-enabled (the counting hook costs every request). */
+  servedCounted: boolean;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -114,10 +116,8 @@ const row = (k: string, v: string) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td
 
 /** The whole status page: self-refreshing, inline CSS and SVG only, every dynamic value escaped. */
 export function renderStatusPage(view: StatusView): string {
-  const hour = view.intervals.reduce(
-    (t, i) => ({ hits: t.hits + i.hits, misses: t.misses + i.misses, served: t.served + i.servedBytes, fetched: t.fetched + i.fetchedBytes }),
-    { hits: 0, misses: 0, served: 0, fetched: 0 },
-  );
+  const totals = sumIntervals(view.intervals);
+  const hour = { hits: totals.hits, misses: totals.misses, served: totals.servedBytes, fetched: totals.fetchedBytes };
   const ratio = formatRatio(hour.hits, hour.misses);
   const stored =
     view.storedBytes === undefined
@@ -149,7 +149,7 @@ export function renderStatusPage(view: StatusView): string {
     : '<p class="muted">No health report.</p>';
 
   const lru = view.lastLru
-    ? `${escapeHtml(view.lastLru.at.toISOString())}: ${escapeHtml(view.lastLru.result)}, evicted ${view.lastLru.evictedEntries} entries, ${escapeHtml(formatBytes(view.lastLru.evictedBytes))}`
+    ? `${escapeHtml(view.lastLru.at.toISOString())}: ${escapeHtml(view.lastLru.result)}, evicted ${view.lastLru.evictedEntries} narinfos, ${escapeHtml(formatBytes(view.lastLru.evictedBytes))} of NARs`
     : 'not run since start';
 
   const hits = view.intervals.map((i) => i.hits);
@@ -165,7 +165,7 @@ export function renderStatusPage(view: StatusView): string {
 <div class="card"><div class="muted">hit ratio</div><div class="figure" id="hit-ratio">${escapeHtml(ratio)}</div><div class="muted" id="lookups">${hour.hits} hits, ${hour.misses} misses</div>
 ${barChart('lookups per minute: hits and misses', [{ values: hits, colour: '#1a7f37', label: 'hits' }, { values: misses, colour: '#cf222e', label: 'misses' }])}
 <div class="legend muted"><span style="background:#1a7f37"></span>hits<span style="background:#cf222e"></span>misses</div></div>
-<div class="card"><div class="muted">bytes served</div><div class="figure" id="served">${escapeHtml(formatBytes(hour.served))}</div><div class="muted">${hour.served} bytes</div>
+<div class="card"><div class="muted">bytes served</div>${view.servedCounted ? `<div class="figure" id="served">${escapeHtml(formatBytes(hour.served))}</div><div class="muted">${hour.served} bytes</div>` : '<div class="figure" id="served">–</div><div class="muted">counted with --prometheus-enabled</div>'}
 ${barChart('bytes served per minute', [{ values: view.intervals.map((i) => i.servedBytes), colour: '#0969da', label: 'served' }])}</div>
 <div class="card"><div class="muted">bytes fetched from upstream</div><div class="figure" id="fetched">${escapeHtml(formatBytes(hour.fetched))}</div><div class="muted">${hour.fetched} bytes</div>
 ${barChart('bytes fetched per minute', [{ values: view.intervals.map((i) => i.fetchedBytes), colour: '#8250df', label: 'fetched' }])}</div>

@@ -110,6 +110,7 @@ export class StatusService implements OnModuleInit, OnModuleDestroy {
       checks,
       lastLru: this.lru.lastRun,
       refreshSeconds: 10,
+      servedCounted: this.config.prometheusEnabled,
     };
   }
 }
