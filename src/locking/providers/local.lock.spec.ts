@@ -7,6 +7,13 @@ import { LocalLockProvider } from './local.lock';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A promise the test resolves when it chooses. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
 describe('LocalLockProvider', () => {
   let registry: Registry;
   let sut: LocalLockProvider;
@@ -84,25 +91,29 @@ describe('LocalLockProvider', () => {
     await expect(sut.tryWithLock('lru', 5000, async () => 42)).resolves.toEqual({ acquired: true, value: 42 });
   });
 
-  it('gives up waiting after the TTL with a timeout error, and counts it', async () => {
-    const holder = sut.withLock('download:nar:x', 5000, () => sleep(200));
-    const started = Date.now();
+  it('gives up waiting after the TTL with a timeout error while the holder still holds, and counts it', async () => {
+    const held = gate();
+    const holder = sut.withLock('download:nar:x', 5000, () => held.wait);
+    // The holder never lets go before the waiter's verdict: only its own TTL can end the wait.
     const error = await sut.withLock('download:nar:x', 50, async () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockUnavailableError);
     expect((error as LockUnavailableError).reason).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(150);
+    held.open();
     await holder;
     expect(await registry.metrics()).toContain('ncps_lock_failures_total{type="download",reason="timeout",mode="local"} 1');
   });
 
-  it('lets readers queued behind a writer that timed out in', async () => {
-    const reader = sut.withReadLock('k', 5000, () => sleep(100));
+  it('lets readers queued behind a writer that timed out in, while the first reader still reads', async () => {
+    const reading = gate();
+    let firstReaderDone = false;
+    const reader = sut.withReadLock('k', 5000, () => reading.wait).then(() => (firstReaderDone = true));
     await sleep(5);
     const writer = sut.withLock('k', 20, async () => undefined).catch(() => 'timed out');
-    const late = sut.withReadLock('k', 5000, async () => Date.now());
-    const started = Date.now();
+    const late = sut.withReadLock('k', 5000, async () => firstReaderDone);
     expect(await writer).toBe('timed out');
-    expect((await late) - started).toBeLessThan(60);
+    // The late reader shares the lock with the first one, which is still inside.
+    expect(await late).toBe(false);
+    reading.open();
     await reader;
   });
 
