@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Server, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { NarInfo, SecretKey, generateKeyPair, nix32Encode, serializeNarInfo, signNarInfo } from 'src/nix';
+import { NarInfo, SecretKey, generateKeyPair, nix32Encode, serializeNarInfo, signedOnlyBy } from 'src/nix';
 
 export const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 export const storePathHash = (): string => nix32Encode(randomBytes(20));
@@ -25,7 +25,7 @@ export function narInfo(key: SecretKey, hash: string, name: string, nar: { hash:
     references,
     sigs: [],
   };
-  return serializeNarInfo(signNarInfo(info, key));
+  return serializeNarInfo(signedOnlyBy(info, key));
 }
 
 const GENERATED_CHUNK = 1024 * 1024;

@@ -82,7 +82,7 @@ describe('NarInfoFetcher', () => {
     // Only its expected rows are used here: nothing is downloaded (every prefetch is dropped).
     downloader = new (NarDownloader as unknown as new (config: NcpsConfig) => NarDownloader)(config);
     const slots = { acquire: async () => null } as unknown as DownloadSlots;
-    const signing = { keyName: 'ours-1' } as SigningKeyService;
+    const signing = { keyName: 'ours-1', othersOf: (sigs: readonly string[]) => sigs.filter((s) => !s.startsWith('ours-1:')) } as SigningKeyService;
     const negatives = new NegativeNarInfos(config, missRows);
     sut = new NarInfoFetcher(config, fakeLocks(), narInfos, upstream as unknown as UpstreamService, signing, {} as StoragePort, downloader, slots, negatives);
   });

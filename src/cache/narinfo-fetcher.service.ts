@@ -76,7 +76,7 @@ export class NarInfoFetcher {
       const { info } = found;
       // Our URL: by FileHash like Nix's own, never a compressed file by its NarHash (see narKeyFor).
       const key = narKeyFor(hash, info);
-      const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
+      const sigs = this.signing.othersOf(info.sigs);
       const fetched = rowFromNarInfo(
         hash,
         { ...info, url: key, sigs },

@@ -1,6 +1,6 @@
 import { ConflictError, ForbiddenError } from 'src/common/errors';
 import { NarInfoEntity } from 'src/database';
-import { NarInfo, generateKeyPair, signNarInfo } from 'src/nix';
+import { NarInfo, generateKeyPair, signedOnlyBy } from 'src/nix';
 import { rowFromNarInfo } from './narinfo-record';
 import { assertTrustedUpload, uploadOutcome } from './narinfo-upload';
 
@@ -32,18 +32,18 @@ describe('assertTrustedUpload', () => {
   });
 
   it('accepts a narinfo signed by a trusted key, among other signatures', () => {
-    const signed = signNarInfo(info, trusted.secretKey);
-    const both = { ...signed, sigs: [...signNarInfo(info, stranger.secretKey).sigs, ...signed.sigs] };
+    const signed = signedOnlyBy(info, trusted.secretKey);
+    const both = { ...signed, sigs: [...signedOnlyBy(info, stranger.secretKey).sigs, ...signed.sigs] };
     expect(() => assertTrustedUpload(both, true, [trusted.publicKey])).not.toThrow();
   });
 
   it.each([
     ['unsigned', info, /not signed/],
-    ['signed by another key', signNarInfo(info, stranger.secretKey), /no signature .* verifies/],
-    ['signed by a key of the same name', signNarInfo(info, impostor.secretKey), /no signature .* verifies/],
+    ['signed by another key', signedOnlyBy(info, stranger.secretKey), /no signature .* verifies/],
+    ['signed by a key of the same name', signedOnlyBy(info, impostor.secretKey), /no signature .* verifies/],
     [
       'signed, then altered',
-      { ...signNarInfo(info, trusted.secretKey), narSize: info.narSize + 1 },
+      { ...signedOnlyBy(info, trusted.secretKey), narSize: info.narSize + 1 },
       /no signature .* verifies/,
     ],
   ])('refuses with 403 a narinfo %s', (_what, narinfo, message) => {

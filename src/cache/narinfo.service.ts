@@ -93,7 +93,7 @@ export class NarInfoService {
     const nar = parseNarName(path.slice('nar/'.length));
     if (nar.compression !== info.compression) throw new BadRequestError('URL extension does not match Compression');
     assertTrustedUpload(info, this.config.cache.requireTrustedSignature, this.uploadKeys);
-    const sigs = info.sigs.filter((sig) => !sig.startsWith(`${this.signing.keyName}:`));
+    const sigs = this.signing.othersOf(info.sigs);
     const ttl = this.config.lock.downloadTtlMs;
     // Under the narinfo's download lock, so an upstream fetch of the same path cannot slip in between
     // the check and the write; and under the NAR's shared lock: the LRU, holding it exclusively,

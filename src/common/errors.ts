@@ -61,11 +61,6 @@ export class LockUnavailableError extends DomainError {
   }
 }
 
-/** A dependency (database, storage) failed in a way the client cannot fix. */
-export class DependencyUnavailableError extends DomainError {
-  readonly status = 503;
-}
-
 /** An upstream sent something we refuse to pass on (bad signature, hash mismatch, truncated body). */
 export class UpstreamIntegrityError extends DomainError {
   readonly status = 502;

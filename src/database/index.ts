@@ -18,7 +18,6 @@ export { SqlRunner } from './sql/sql-runner';
 export { createDataSource } from './data-source';
 export { applyMigrations, pendingMigrations, migrateUp, MigrateUpResult, MigrationPlan } from './migrate';
 export { migrateDatabase, MigrateDatabaseOptions, MigrateDatabaseReport } from './migrate-database';
-export { runInTransaction, TransactionRepositories } from './transaction';
 export { withRetry, isRetryableDatabaseError } from './retry';
 export { redactUrl } from './url/redact-url';
 export { postgresConnectionOptions, PgConnectionOptions } from './url/postgres-url';

@@ -1,4 +1,4 @@
-import { downloadNarInfoKey, downloadNarKey, LRU_LOCK_KEY, lockLogFields, lockType, narInfoReadKey, narReadKey } from './lock.keys';
+import { downloadNarInfoKey, downloadNarKey, LRU_LOCK_KEY, lockLogFields, lockType, narReadKey } from './lock.keys';
 
 describe('lock keys', () => {
   const hash = '0c0kvvfpjd7lb4x3y10dkd1vgfhfb1c4';
@@ -8,7 +8,6 @@ describe('lock keys', () => {
     expect(downloadNarInfoKey(hash)).toBe(`download:narinfo:${hash}`);
     expect(LRU_LOCK_KEY).toBe('lru');
     expect(narReadKey(hash)).toBe(`cache:nar:${hash}`);
-    expect(narInfoReadKey(hash)).toBe(`cache:narinfo:${hash}`);
   });
 
   it('derives the metric type from the first segment', () => {

@@ -11,9 +11,8 @@ export const LRU_LOCK_KEY = 'lru';
 export const downloadNarKey = (hash: string): string => `download:nar:${hash}`;
 export const downloadNarInfoKey = (hash: string): string => `download:narinfo:${hash}`;
 
-/** Shared while a NAR / narinfo is served; the LRU takes it exclusively before deleting. */
+/** Shared while a NAR is served; the LRU takes it exclusively before deleting. */
 export const narReadKey = (hash: string): string => `cache:nar:${hash}`;
-export const narInfoReadKey = (hash: string): string => `cache:narinfo:${hash}`;
 
 /** Types whose metric series exist (at 0) from the start, so dashboards and alerts see them at once. */
 export const KNOWN_LOCK_TYPES = ['download', 'lru', 'cache'] as const;

@@ -15,7 +15,7 @@ export {
   parsePublicKey,
   parseSecretKey,
   signFingerprint,
-  signNarInfo,
+  signedOnlyBy,
   toPublicKey,
   verifyNarInfo,
   verifySignature,

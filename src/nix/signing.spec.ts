@@ -8,7 +8,7 @@ import {
   parsePublicKey,
   parseSecretKey,
   signFingerprint,
-  signNarInfo,
+  signedOnlyBy,
   toPublicKey,
   verifyNarInfo,
   verifySignature,
@@ -155,11 +155,11 @@ describe('verifyNarInfo', () => {
   });
 });
 
-describe('signNarInfo', () => {
-  it('replaces the Sigs with ours, identical to Nix’s for the same key', () => {
+describe('signedOnlyBy', () => {
+  it('replaces the Sigs with one by the key, identical to Nix’s for the same key', () => {
     const info = parseNarInfo(narInfoFixture('zstd', 'hello.txt'));
     expect(info.sigs).toHaveLength(2);
-    const sut = signNarInfo(info, secret2);
+    const sut = signedOnlyBy(info, secret2);
     expect(sut.sigs).toEqual([sigBy(pathVector('hello.txt').sigs, 'fixture-2')]);
     expect(sut).toEqual({ ...info, sigs: sut.sigs });
     expect(info.sigs).toHaveLength(2);
@@ -167,7 +167,7 @@ describe('signNarInfo', () => {
 
   it('signs with a generated key that only its public key verifies', () => {
     const { secretKey, publicKey } = generateKeyPair('ncps-1');
-    const sut = signNarInfo(parseNarInfo(narInfoFixture('xz', 'withref')), secretKey);
+    const sut = signedOnlyBy(parseNarInfo(narInfoFixture('xz', 'withref')), secretKey);
     expect(verifyNarInfo(sut, [publicKey])).toBe(true);
     expect(verifyNarInfo(sut, [public1])).toBe(false);
   });

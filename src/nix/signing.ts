@@ -122,7 +122,10 @@ export function verifyNarInfo(info: NarInfo, publicKeys: readonly PublicKey[]): 
   return info.sigs.some((sig) => verifySignature(publicKeys, fingerprint, sig));
 }
 
-/** A copy signed by us alone: upstream Sigs are dropped because clients need to trust only our key. */
-export function signNarInfo(info: NarInfo, secret: SecretKey): NarInfo {
+/**
+ * A copy whose only signature is by `secret`, every other one dropped: what a single-key binary cache
+ * (or a test upstream) serves. The cache's own signing keeps the others (SigningKeyService.sign).
+ */
+export function signedOnlyBy(info: NarInfo, secret: SecretKey): NarInfo {
   return { ...info, sigs: [signFingerprint(secret, narInfoFingerprint(info))] };
 }

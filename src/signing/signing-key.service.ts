@@ -57,8 +57,12 @@ export class SigningKeyService implements OnModuleInit {
 
   /** The narinfo with our signature added (once) beside the signatures of others. */
   sign(info: NarInfo): NarInfo {
-    const others = info.sigs.filter((sig) => !sig.startsWith(`${this.key.name}:`));
-    return { ...info, sigs: [...others, this.signatureOf(narInfoFingerprint(info))] };
+    return { ...info, sigs: [...this.othersOf(info.sigs), this.signatureOf(narInfoFingerprint(info))] };
+  }
+
+  /** The signatures not made with our key name (ours is made afresh whenever we serve). */
+  othersOf(sigs: readonly string[]): string[] {
+    return sigs.filter((sig) => !sig.startsWith(`${this.key.name}:`));
   }
 
   /** Least recently used first: a Map iterates in insertion order, and a hit is re-inserted. */

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
 import { readdir } from 'node:fs/promises';
-import { formatPublicKey, generateKeyPair, NIX32_ALPHABET, SecretKey, serializeNarInfo, signNarInfo } from 'src/nix';
+import { formatPublicKey, generateKeyPair, NIX32_ALPHABET, SecretKey, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { fakePath } from 'test/support/fake-path';
@@ -28,7 +28,7 @@ interface StorePathFixture {
 
 function fixture(label: string, size: number, signer?: SecretKey): StorePathFixture {
   const { hash, narName, nar, info, narinfo } = fakePath(label, size);
-  return { hash, narName, nar, narinfo: signer ? serializeNarInfo(signNarInfo(info, signer)) : narinfo };
+  return { hash, narName, nar, narinfo: signer ? serializeNarInfo(signedOnlyBy(info, signer)) : narinfo };
 }
 
 type Framing = 'length' | 'none' | 'chunked' | 'bad-chunked' | 'overdeclared' | 'underdeclared' | 'cl+te' | 'bad-length';

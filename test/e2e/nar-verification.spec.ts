@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { NarInfo, parseNarInfo, parseSecretKey, serializeNarInfo, signNarInfo } from 'src/nix';
+import { NarInfo, parseNarInfo, parseSecretKey, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { StoragePort } from 'src/storage';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
@@ -70,7 +70,7 @@ describe('every stored NAR is verified; sizes are enforced while bytes arrive', 
   const withoutFileHash = ({ fileHash: _h, fileSize: _s, ...info }: NarInfo): NarInfo => info;
 
   async function resign(info: NarInfo): Promise<NarInfo> {
-    return signNarInfo(info, parseSecretKey(await readFile(upstreamKey.secretPath, 'utf8')));
+    return signedOnlyBy(info, parseSecretKey(await readFile(upstreamKey.secretPath, 'utf8')));
   }
 
   async function ourNarInfo(path: string): Promise<string> {

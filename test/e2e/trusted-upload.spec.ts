@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NarInfoRepository } from 'src/database';
-import { NarInfo, formatPublicKey, generateKeyPair, serializeNarInfo, signNarInfo } from 'src/nix';
+import { NarInfo, formatPublicKey, generateKeyPair, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { fakePath } from 'test/support/fake-path';
@@ -132,7 +132,7 @@ describe('narinfo uploads that conflict with what is stored', () => {
   it('refuses with 409 to replace a narinfo fetched from upstream with other contents, and keeps it', async () => {
     const original = makePath();
     const hash = hashOf(original.info.storePath);
-    const signed = serializeNarInfo(signNarInfo(original.info, upstreamKey.secretKey));
+    const signed = serializeNarInfo(signedOnlyBy(original.info, upstreamKey.secretKey));
     upstream.serve(`/${hash}.narinfo`, signed);
     upstream.serve(original.narPath, original.nar);
     const fetched = await fetch(`${server.url}/${hash}.narinfo`);
@@ -155,7 +155,7 @@ describe('narinfo uploads that conflict with what is stored', () => {
   it('accepts (204) an upload identical to the upstream narinfo, leaving it as it was', async () => {
     const original = makePath();
     const hash = hashOf(original.info.storePath);
-    upstream.serve(`/${hash}.narinfo`, serializeNarInfo(signNarInfo(original.info, upstreamKey.secretKey)));
+    upstream.serve(`/${hash}.narinfo`, serializeNarInfo(signedOnlyBy(original.info, upstreamKey.secretKey)));
     upstream.serve(original.narPath, original.nar);
     expect((await fetch(`${server.url}/${hash}.narinfo`)).status).toBe(200);
     const before = await narInfos().findByHash(hash);

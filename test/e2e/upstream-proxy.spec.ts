@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatPublicKey, generateKeyPair, parseNarInfo, serializeNarInfo, signNarInfo } from 'src/nix';
+import { formatPublicKey, generateKeyPair, parseNarInfo, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { fakePath } from 'test/support/fake-path';
 import { ForwardProxy } from 'test/support/forward-proxy';
 import { NcpsProcess } from 'test/support/ncps-process';
@@ -21,7 +21,7 @@ describe('ncps behind a forward proxy, with a private CA from NODE_EXTRA_CA_CERT
   let dir: string;
   const keys = generateKeyPair('corp-cache-1');
   const path = fakePath('corp', 500);
-  const signed = serializeNarInfo(signNarInfo(path.info, keys.secretKey));
+  const signed = serializeNarInfo(signedOnlyBy(path.info, keys.secretKey));
 
   beforeAll(async () => {
     pki = createTestPki('DNS:localhost');

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NarInfoRepository } from 'src/database';
-import { formatPublicKey, generateKeyPair, NIX32_ALPHABET, nix32Encode, parseNarInfo, SecretKey, serializeNarInfo, signNarInfo } from 'src/nix';
+import { formatPublicKey, generateKeyPair, NIX32_ALPHABET, nix32Encode, parseNarInfo, SecretKey, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { RunningApp, startApp } from 'test/support/app';
@@ -31,7 +31,7 @@ function makePath(key: SecretKey): Path {
   const digest = nix32Encode(createHash('sha256').update(nar).digest());
   const narinfo = (url = `nar/${digest}.nar`) =>
     serializeNarInfo(
-      signNarInfo(
+      signedOnlyBy(
         {
           storePath: `/nix/store/${hash}-secret-${hash.slice(0, 4)}`,
           url,

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatPublicKey, generateKeyPair, nix32Encode, serializeNarInfo, signNarInfo, NarInfo } from 'src/nix';
+import { formatPublicKey, generateKeyPair, nix32Encode, serializeNarInfo, signedOnlyBy, NarInfo } from 'src/nix';
 import { FakeUpstream, RouteBehaviour } from 'test/support/fake-upstream';
 import { createTestDatabase, TestDatabase } from 'test/support/databases';
 import { NcpsProcess, NcpsProcessOptions } from 'test/support/ncps-process';
@@ -42,7 +42,7 @@ export function publishNar(
     references: [],
     sigs: [],
   };
-  upstream.serve(`/${hash}.narinfo`, serializeNarInfo(signNarInfo(info, secret)));
+  upstream.serve(`/${hash}.narinfo`, serializeNarInfo(signedOnlyBy(info, secret)));
   upstream.route(`/nar/${fileHash}.nar`, { ...behaviour, body });
   return { hash, upstreamPath: `/nar/${fileHash}.nar`, ourPath: `/nar/${fileHash}.nar`, sha256: digest.toString('hex'), size, body };
 }

@@ -59,7 +59,7 @@ export interface LruCandidateWithReferences extends LruCandidate {
 /**
  * I/O of narinfo rows. Every method behaves the same on SQLite, PostgreSQL and MySQL. Built on a
  * DataSource (what Nest injects) its writes are retried on deadlocks; built on the EntityManager of
- * a transaction (see runInTransaction) it takes part in that transaction.
+ * a transaction it takes part in that transaction.
  */
 @Injectable()
 export class NarInfoRepository {

@@ -46,14 +46,3 @@ export function narFile(overrides: Partial<NewNarFile> = {}): NewNarFile {
     ...overrides,
   };
 }
-
-/** Resolves once `parties` callers are waiting on it: lines transactions up so they collide. */
-export function barrier(parties: number): () => Promise<void> {
-  let arrived = 0;
-  let release!: () => void;
-  const open = new Promise<void>((resolve) => (release = resolve));
-  return () => {
-    if (++arrived >= parties) release();
-    return open;
-  };
-}

@@ -1,9 +1,9 @@
 import { DataSource } from 'typeorm';
 import { DatabaseDialect } from 'src/config/config';
-import { ConfigRepository, NarDownloadRepository, NarFileRepository, NarInfoRepository, NegativeNarInfoRepository, runInTransaction } from 'src/database';
+import { ConfigRepository, NarDownloadRepository, NarFileRepository, NarInfoRepository, NegativeNarInfoRepository } from 'src/database';
 import { PinRepository } from 'src/pins/pin.repository';
 import { TestDatabase, createTestDatabase, openDataSource } from 'test/support/databases';
-import { barrier, narFile, narinfo, randomHash } from './fixtures';
+import { narFile, narinfo, randomHash } from './fixtures';
 
 /** Separate connections: one data source (own pool) each, as separate ncps instances would have. */
 async function openMany(db: TestDatabase, count: number): Promise<DataSource[]> {
@@ -13,7 +13,7 @@ async function openMany(db: TestDatabase, count: number): Promise<DataSource[]> 
 }
 
 /**
- * The contract of NarInfoRepository, NarFileRepository, ConfigRepository and runInTransaction,
+ * The contract of NarInfoRepository, NarFileRepository, and ConfigRepository,
  * held against one dialect in a fresh database of its own. Every dialect must pass all of it.
  */
 export function repositoryConformance(dialect: DatabaseDialect): void {
@@ -112,11 +112,6 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         await expect(narinfos.findServedByHash(row.hash)).resolves.toEqual(served(replaced));
         await narinfos.deleteByHash(row.hash);
         await expect(narinfos.findServedByHash(row.hash)).resolves.toBeNull();
-        // Inside a transaction it reads the transaction's own writes.
-        await runInTransaction(ds, async ({ narinfos: inside }) => {
-          await inside.insertIfAbsent(row);
-          await expect(inside.findServedByHash(row.hash)).resolves.toEqual(served(row));
-        });
       });
 
       it('insertIfAbsent keeps the row that was there first', async () => {
@@ -495,81 +490,6 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
           await Promise.all(sources.map((s) => s.destroy()));
         }
       });
-    });
-
-    describe('runInTransaction', () => {
-      it('commits what the work wrote', async () => {
-        const row = narinfo();
-
-        await runInTransaction(ds, async ({ narinfos: tx, narFiles: files }) => {
-          await tx.insertIfAbsent(row);
-          await files.insertIfAbsent(narFile({ key: row.url }));
-        });
-
-        await expect(narinfos.findByHash(row.hash)).resolves.not.toBeNull();
-        await expect(narFiles.findByKey(row.url)).resolves.not.toBeNull();
-      });
-
-      it('rolls everything back when the work throws', async () => {
-        const row = narinfo();
-
-        const sut = runInTransaction(ds, async ({ narinfos: tx }) => {
-          await tx.insertIfAbsent(row);
-          throw new Error('changed my mind');
-        });
-
-        await expect(sut).rejects.toThrow('changed my mind');
-        await expect(narinfos.findByHash(row.hash)).resolves.toBeNull();
-      });
-
-      it('keeps writes made beside a transaction apart from its rollback', async () => {
-        const inside = narinfo();
-        const beside = narinfo();
-        const wrote = barrier(2);
-
-        const tx = runInTransaction(ds, async ({ narinfos: repo }) => {
-          await repo.insertIfAbsent(inside);
-          await wrote();
-          throw new Error('roll back');
-        });
-        const outside = (async () => {
-          await wrote();
-          await narinfos.insertIfAbsent(beside);
-        })();
-
-        await expect(tx).rejects.toThrow('roll back');
-        await outside;
-        await expect(narinfos.findByHash(inside.hash)).resolves.toBeNull();
-        await expect(narinfos.findByHash(beside.hash)).resolves.not.toBeNull();
-      });
-
-      if (dialect !== 'sqlite') {
-        // SQLite has one writer at a time, so its transactions wait for each other rather than deadlock.
-        it('runs a transaction again when the database picks it as a deadlock victim', async () => {
-          const [a, b] = [narinfo({ lastAccessedAt: 1 }), narinfo({ lastAccessedAt: 1 })];
-          await narinfos.insertManyIfAbsent([a, b]);
-          const sources = await openMany(db, 2);
-          try {
-            const bothLocked = barrier(2);
-            let attempts = 0;
-            const crosswise = (source: DataSource, first: string, second: string, time: number) =>
-              runInTransaction(source, async ({ narinfos: tx }) => {
-                attempts++;
-                await tx.touch(new Map([[first, time]]));
-                await bothLocked();
-                await tx.touch(new Map([[second, time]]));
-              });
-
-            await Promise.all([crosswise(sources[0], a.hash, b.hash, 10), crosswise(sources[1], b.hash, a.hash, 20)]);
-
-            expect(attempts).toBe(3);
-            expect((await narinfos.findByHash(a.hash))?.lastAccessedAt).toBe(20);
-            expect((await narinfos.findByHash(b.hash))?.lastAccessedAt).toBe(20);
-          } finally {
-            await Promise.all(sources.map((s) => s.destroy()));
-          }
-        });
-      }
     });
   });
 }

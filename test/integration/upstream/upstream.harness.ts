@@ -5,7 +5,7 @@ import { buildConfig } from 'src/config/build-config';
 import { ConfigModule } from 'src/config/config.module';
 import { resolveOptions } from 'src/config/resolve';
 import { MetricsModule } from 'src/metrics/metrics.module';
-import { NarInfo, nix32Encode, parseHash, SecretKey, serializeNarInfo, signNarInfo } from 'src/nix';
+import { NarInfo, nix32Encode, parseHash, SecretKey, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { UpstreamHealthIndicator, UpstreamModule, UpstreamService } from 'src/upstream';
 
 export interface UpstreamHarness {
@@ -84,7 +84,7 @@ export function makeNarInfo(options: { key?: SecretKey; url?: string; name?: str
     references: [`${nix32Encode(randomBytes(20))}-glibc-2.40`],
     sigs: [],
   };
-  if (options.key) info = signNarInfo(info, options.key);
+  if (options.key) info = signedOnlyBy(info, options.key);
   return { hash, info, text: serializeNarInfo(info) };
 }
 

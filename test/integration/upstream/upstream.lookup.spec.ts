@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatPublicKey, generateKeyPair, serializeNarInfo, signNarInfo } from 'src/nix';
+import { formatPublicKey, generateKeyPair, serializeNarInfo, signedOnlyBy } from 'src/nix';
 import { narInfoFixture, readNixFixture } from 'test/fixtures/nix/fixtures';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { makeNarInfo, startUpstreams, UpstreamHarness, withNarHashEncoding } from './upstream.harness';
@@ -123,7 +123,7 @@ describe('UpstreamService.findNarInfo', () => {
     const honest = await upstream(40);
     const made = makeNarInfo({ key: trusted.secretKey });
     // Same store path and fields, signed by the impostor key that bears the trusted key's name.
-    const forged = serializeNarInfo(signNarInfo(made.info, untrusted.secretKey));
+    const forged = serializeNarInfo(signedOnlyBy(made.info, untrusted.secretKey));
     forger.serve(`/${made.hash}.narinfo`, forged);
     honest.serve(`/${made.hash}.narinfo`, made.text);
     const { service } = await start([forger.url, honest.url]);
@@ -192,7 +192,7 @@ describe('UpstreamService.findNarInfo', () => {
     const next = await upstream(40);
     const stranger = await upstream(40); // another port: another origin, never configured
     const outside = makeNarInfo({ key: trusted.secretKey, url: `${stranger.url}/nar/x.nar.xz` });
-    const inside = { ...outside, text: serializeNarInfo(signNarInfo({ ...outside.info, url: `${next.url}/nar/y.nar.xz`, sigs: [] }, trusted.secretKey)) };
+    const inside = { ...outside, text: serializeNarInfo(signedOnlyBy({ ...outside.info, url: `${next.url}/nar/y.nar.xz`, sigs: [] }, trusted.secretKey)) };
     best.serve(`/${outside.hash}.narinfo`, outside.text);
     next.serve(`/${outside.hash}.narinfo`, inside.text);
     const { service } = await start([best.url, next.url]);
