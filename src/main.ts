@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { holdYoungGeneration, startupComplete } from 'src/cli/startup-heap';
+import { errorMessage } from 'src/common/error-fields';
 
 // Before the CLI and the application load (required below, not imported, to keep that order).
 holdYoungGeneration();
@@ -14,7 +15,7 @@ runCli(process.argv.slice(2), processEnvironment()).then(
     if (code !== 0) process.exit(code);
   },
   (e: unknown) => {
-    process.stderr.write(`ncps: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`ncps: ${errorMessage(e)}\n`);
     process.exit(1);
   },
 );

@@ -8,6 +8,7 @@ import { registerWarm } from './warm.command';
 import { registerDocs } from './docs.command';
 import { registerMigrateData } from './migrate-data.command';
 import { registerFsck } from './fsck.command';
+import { errorMessage } from 'src/common/error-fields';
 
 /** The `ncps` program: `serve`, `migrate up`, ... Every command reads the same option table. */
 export function buildProgram(env: NodeJS.ProcessEnv): Command {
@@ -38,7 +39,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
       process.stderr.write(`ncps: configuration error: ${e.message}\n`);
       return 2;
     }
-    process.stderr.write(`ncps: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`ncps: ${errorMessage(e)}\n`);
     return 1;
   }
 }

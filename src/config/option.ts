@@ -1,3 +1,4 @@
+import { errorMessage } from 'src/common/error-fields';
 /**
  * One row of the option table: everything needed to read an option from a flag, a YAML key or an
  * environment variable, to parse and validate it, and to document it.
@@ -77,7 +78,6 @@ export function parseBoolean(text: string): boolean {
 
 /** Parses one raw value (string from a flag or env, or a YAML scalar/list) for `spec`. */
 export function parseOptionValue(spec: OptionSpec, raw: unknown): OptionValue {
-  const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
   try {
     const value = parseByKind(spec, raw);
     if (spec.choices && typeof value === 'string' && !spec.choices.includes(value)) {
@@ -86,7 +86,7 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown): OptionValue {
     return value;
   } catch (e) {
     // The message names the option; a secret's value is never echoed.
-    const reason = spec.secret ? 'invalid value' : describe(e);
+    const reason = spec.secret ? 'invalid value' : errorMessage(e);
     throw new ConfigError(`--${spec.flag}: ${reason}`);
   }
 }

@@ -3,6 +3,7 @@ import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus'
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { LockPort } from './lock.port';
+import { errorMessage } from 'src/common/error-fields';
 
 /**
  * `/health` entry of the lock backend: its name, mode (local / distributed / degraded), whether lock
@@ -25,7 +26,7 @@ export class LockHealthIndicator {
     try {
       await this.lock.check();
     } catch (error) {
-      problem = error instanceof Error ? error.message : String(error);
+      problem = errorMessage(error);
     }
     const { backend, mode, detail, breaker } = this.lock.status();
     const extra = breaker ? { breaker } : {};

@@ -1,4 +1,4 @@
-import { errorMessage } from './storage.errors';
+import { errorMessage } from 'src/common/error-fields';
 import { StoragePort, StoredObject } from './storage.port';
 
 export interface MigrateStorageOptions {

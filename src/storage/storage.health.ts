@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { errorMessage } from './storage.errors';
+import { errorMessage } from 'src/common/error-fields';
 import { StoragePort } from './storage.port';
 
 /** /health: the storage backend's own cheap probe (a tiny file locally, HeadBucket on S3). */

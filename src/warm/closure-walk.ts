@@ -1,3 +1,4 @@
+import { errorMessage } from 'src/common/error-fields';
 /** What warming one path reports while it runs. */
 export interface PathProgress {
   /** Its narinfo is known: the hashes it refers to (itself left out or not: the walk visits each once). */
@@ -151,7 +152,7 @@ export class ClosureWalk {
       const warmed = await this.warmOne(hash, progress);
       this.finish({ hash, name: warmed.storePath, result: warmed.fetched ? 'fetched' : 'cached', bytes: warmed.bytes });
     } catch (e) {
-      this.finish({ hash, name: hash, result: 'failed', bytes: source?.received ?? 0, error: e instanceof Error ? e.message : String(e) });
+      this.finish({ hash, name: hash, result: 'failed', bytes: source?.received ?? 0, error: errorMessage(e) });
     } finally {
       if (source) this.receiving.delete(source);
     }

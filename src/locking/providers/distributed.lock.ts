@@ -10,6 +10,7 @@ import { lockLogFields } from '../lock.keys';
 import { DriverLease, LockBackendError, LockDriver } from './lock.driver';
 import { KeyedRwMutex } from './local.rw-mutex';
 import { ReleaseWatch } from './release.signals';
+import { errorMessage } from 'src/common/error-fields';
 
 export interface DistributedLockOptions {
   allowDegradedMode: boolean;
@@ -142,7 +143,7 @@ export class DistributedLock extends LockPort {
         this.probeError = undefined;
         this.breaker.success();
       } catch (error) {
-        this.probeError = this.lastError = error instanceof Error ? error.message : String(error);
+        this.probeError = this.lastError = errorMessage(error);
         this.breaker.failure();
       } finally {
         await contention.end();
@@ -208,7 +209,7 @@ export class DistributedLock extends LockPort {
           lease = await contention.attempt();
           this.breaker.success();
         } catch (error) {
-          this.lastError = error instanceof Error ? error.message : String(error);
+          this.lastError = errorMessage(error);
           this.breaker.failure();
           errors += 1;
           // Retrying is pointless once the breaker is open (this failure, or a concurrent one, opened it).
@@ -246,7 +247,7 @@ export class DistributedLock extends LockPort {
     const controller = new AbortController();
     const lost = holding === DEGRADED ? undefined : holding.lost;
     const onLost = (): void => {
-      const cause = lost?.reason instanceof Error ? lost.reason.message : String(lost?.reason);
+      const cause = errorMessage(lost?.reason);
       this.telemetry.lost(key, mode, Date.now() - acquiredAt, cause);
       controller.abort(new LockUnavailableError(`lock ${key} was lost while held: ${cause}`, 'lost'));
     };
@@ -265,7 +266,7 @@ export class DistributedLock extends LockPort {
     try {
       await lease.release();
     } catch (error) {
-      this.lastError = error instanceof Error ? error.message : String(error);
+      this.lastError = errorMessage(error);
       this.breaker.failure();
       // Not the caller's problem: its work is done, and the lock expires (Redis) or went with the session.
       this.logger.warn({ ...lockLogFields(key), backend: this.driver.backend, error: this.lastError }, 'failed to release lock');

@@ -8,6 +8,7 @@ import { clusterOptions, parseRedisAddress, redisOptions, redisTls } from './red
 import { RedisKeyLayout, redisKeyLayout } from './redis.keys';
 import { readerScripts, RedisLockScripts, writerScripts } from './redis.scripts';
 import { ReleaseSignals } from './release.signals';
+import { errorMessage } from 'src/common/error-fields';
 
 /**
  * The longest a Redis key of a held lock lives without being renewed. The lock's TTL may be far longer
@@ -147,7 +148,7 @@ export class RedisLockDriver implements LockDriver {
     const reachable = results.filter((result) => result.status === 'fulfilled').length;
     if (reachable >= quorum(connected.clients.length)) return;
     const problems = results.flatMap((result, i) =>
-      result.status === 'rejected' ? [`${connected.names[i]}: ${this.errors.get(connected.clients[i]) ?? message(result.reason)}`] : [],
+      result.status === 'rejected' ? [`${connected.names[i]}: ${this.errors.get(connected.clients[i]) ?? errorMessage(result.reason)}`] : [],
     );
     throw new LockBackendError(`Redis unreachable (${reachable} of ${connected.clients.length} servers answer): ${problems.join('; ')}`);
   }
@@ -173,7 +174,7 @@ export class RedisLockDriver implements LockDriver {
         await node.ping();
       }),
     );
-    const problems = results.flatMap((result, i) => (result.status === 'rejected' ? [`${[...masters][i]}: ${message(result.reason)}`] : []));
+    const problems = results.flatMap((result, i) => (result.status === 'rejected' ? [`${[...masters][i]}: ${errorMessage(result.reason)}`] : []));
     if (masters.size > 0 && problems.length === 0) return;
     throw new LockBackendError(
       `Redis Cluster degraded (${masters.size - problems.length} of ${masters.size} masters answer)${problems.length ? `: ${problems.join('; ')}` : ''}`,
@@ -447,13 +448,13 @@ class RedisLease implements DriverLease {
  * error; otherwise the lock is held (or, for extend, no longer ours).
  */
 async function classify(error: unknown): Promise<'held' | LockBackendError> {
-  if (!(error instanceof ExecutionError)) return new LockBackendError(`Redis lock operation failed: ${message(error)}`, { cause: error });
+  if (!(error instanceof ExecutionError)) return new LockBackendError(`Redis lock operation failed: ${errorMessage(error)}`, { cause: error });
   const last = error.attempts[error.attempts.length - 1];
   if (!last) return 'held'; // Redlock refused locally: the lock had already expired.
   const stats = await last;
   const failures = [...stats.votesAgainst.values()].filter((vote) => !(vote instanceof ResourceLockedError));
   if (stats.membershipSize - failures.length >= stats.quorumSize) return 'held';
-  return new LockBackendError(`Redis unavailable: ${failures.map(message).join('; ')}`, { cause: failures[0] });
+  return new LockBackendError(`Redis unavailable: ${failures.map(errorMessage).join('; ')}`, { cause: failures[0] });
 }
 
 /** Redlock 5 (beta) silently ignores replacement scripts given as strings: only functions are applied. */
@@ -469,6 +470,3 @@ function quorum(servers: number): number {
   return Math.floor(servers / 2) + 1;
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ByteRange, OpenedObject, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
 import { discard } from 'src/storage/storage.discard';
-import { errorCode, errorMessage } from 'src/storage/storage.errors';
+import { errorCode, errorMessage } from 'src/common/error-fields';
 import { assertSafePrefix, assertValidRange, unsatisfiableRange } from 'src/storage/storage.validation';
 import { TEMP_DIR, keyOf, listingDirOf, pathOf } from './local.layout';
 import { FileReadStream } from './local.read-stream';

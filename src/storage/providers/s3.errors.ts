@@ -1,5 +1,5 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { errorMessage, errorName } from 'src/storage/storage.errors';
+import { errorMessage, errorName } from 'src/common/error-fields';
 
 /**
  * A missing object: GetObject names it NoSuchKey, HeadObject answers a bare 404 (HEAD has no body).
