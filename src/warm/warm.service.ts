@@ -6,6 +6,7 @@ import { ClosureWalk, PathOutcome, WarmSummary } from './closure-walk';
 import { PathWarmer } from './path-warmer';
 import { WarmTargets } from './warm-input';
 import { WarmMetrics } from './warm.metrics';
+import { waitAtMost } from 'src/common/deadline';
 
 /** Paths warmed at once when nobody says otherwise. */
 export const DEFAULT_WARM_CONCURRENCY = 8;
@@ -45,10 +46,7 @@ export class WarmService implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping.abort();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.server.shutdownTimeoutMs)));
-    await Promise.race([Promise.all(this.running), deadline]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(this.running), this.config.server.shutdownTimeoutMs);
   }
 
   /** Starts warming the closures of `targets`; invalid entries count as failed paths. */

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { Download } from './download';
+import { waitAtMost } from 'src/common/deadline';
 
 /**
  * The downloads running in this process, by storage key, so concurrent requests for one NAR share
@@ -15,10 +16,7 @@ export class DownloadRegistry implements BeforeApplicationShutdown {
 
   /** Lets running downloads finish before the upstream connections and storage close (bounded). */
   async beforeApplicationShutdown(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.server.shutdownTimeoutMs)));
-    await Promise.race([this.drain(), deadline]);
-    clearTimeout(timer);
+    await waitAtMost(this.drain(), this.config.server.shutdownTimeoutMs);
   }
 
   get(key: string): Download | undefined {

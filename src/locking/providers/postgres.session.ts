@@ -2,6 +2,7 @@ import { Client, QueryResultRow } from 'pg';
 import type { PgConnectionOptions } from 'src/database';
 import { backoffDelay, RetryPolicy } from '../lock.backoff';
 import { LockBackendError } from './lock.driver';
+import { withTimeout } from 'src/common/deadline';
 
 export interface LockSessionOptions {
   /** From postgresConnectionOptions: the query pool's options, TLS included. */
@@ -81,19 +82,14 @@ export class LockSession {
 
   private async run<R extends QueryResultRow>(client: Client, sql: string, params: unknown[]): Promise<R[]> {
     if (this.client !== client) throw new LockBackendError(`PostgreSQL lock session lost${this.lastError ? `: ${this.lastError}` : ''}`);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`lock query timed out after ${this.options.queryTimeoutMs} ms`)), this.options.queryTimeoutMs);
-    });
+    const { queryTimeoutMs } = this.options;
     try {
-      return (await Promise.race([client.query<R>(sql, params), timeout])).rows;
+      return (await withTimeout(client.query<R>(sql, params), queryTimeoutMs, `lock query timed out after ${queryTimeoutMs} ms`)).rows;
     } catch (error) {
       // The outcome is unknown (a lock may have been granted): dropping the session makes the server
       // release everything it held, so no lock can leak.
       void this.lose(client, asError(error));
       throw new LockBackendError(`PostgreSQL lock query failed: ${asError(error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
