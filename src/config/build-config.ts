@@ -8,6 +8,7 @@ import { NoProxy, parseProxyUrl } from 'src/upstream/upstream.proxy';
 import { parseUpstreamUrl } from 'src/upstream/upstream.url';
 import { ConfigError, OptionValue } from './option';
 import { DatabaseDialect, LockBackend, NcpsConfig, StorageConfig } from './config';
+import { splitHostPort } from 'src/common/host-port';
 
 /** Resolved option values, keyed by flag name (see options.ts). */
 export type OptionValues = Readonly<Record<string, OptionValue | undefined>>;
@@ -259,12 +260,13 @@ export function parseAdvertiseUrl(value: string | undefined): string | undefined
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) {
-    throw new ConfigError(`--server-addr: "${addr}" is not HOST:PORT (examples: :8501, 127.0.0.1:8501)`);
+  try {
+    const { host, port } = splitHostPort(addr, { allowZero: true });
+    if (port !== undefined) return { host, port };
+  } catch {
+    // described below
   }
-  return { host: match[1] ?? match[2] ?? '', port };
+  throw new ConfigError(`--server-addr: "${addr}" is not HOST:PORT (examples: :8501, 127.0.0.1:8501)`);
 }
 
 function buildStorage(values: OptionValues, dataDir: string): StorageConfig {

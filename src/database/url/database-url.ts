@@ -1,3 +1,5 @@
+import { splitHostPort } from 'src/common/host-port';
+
 /**
  * A `scheme://[user[:password]@][host][:port][/path][?query]` URL cut into its parts. Hand-rolled
  * rather than WHATWG `URL`, which rejects forms libpq accepts, e.g. `postgres://u:p@/db?host=/run/pg`
@@ -34,19 +36,11 @@ export function splitDatabaseUrl(url: string): DatabaseUrlParts | null {
   };
 }
 
-/** Splits `host`, `host:port` or `[v6]:port`; the port is checked, the host is not. */
-export function splitHostPort(authority: string): { host?: string; port?: number } {
+/** The host and port of a database URL's authority (one host: several are refused). */
+export function databaseHostPort(authority: string): { host?: string; port?: number } {
   if (authority.includes(',')) throw new Error('several hosts in one URL are not supported');
-  const match = /^(?:\[([^\]]*)\]|([^:]*))(?::(\d*))?$/.exec(authority);
-  if (!match) throw new Error('the host part is malformed');
-  const host = match[1] ?? match[2];
-  return { host: host || undefined, port: match[3] ? parsePort(match[3]) : undefined };
-}
-
-export function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new Error('port must be 1-65535');
-  return port;
+  const { host, port } = splitHostPort(authority);
+  return { host: host || undefined, port };
 }
 
 /** Fails on query parameters we do not understand rather than silently ignoring a setting. */

@@ -1,4 +1,4 @@
-import { rejectUnknownParams, splitDatabaseUrl, splitHostPort } from './database-url';
+import { databaseHostPort, rejectUnknownParams, splitDatabaseUrl } from './database-url';
 import { TLS_PARAMS, TlsSettings, tlsSettings } from './tls-options';
 
 /** What a `mysql://` URL says, in mysql2 terms. MariaDB is reached with the same URL. */
@@ -29,7 +29,7 @@ export function parseMysqlUrl(url: string): MysqlUrl {
   const { params } = parts;
   rejectUnknownParams(params, PARAMS);
   if (!parts.path) throw new Error('the URL names no database (mysql://host/DATABASE)');
-  const { host, port } = splitHostPort(parts.authority);
+  const { host, port } = databaseHostPort(parts.authority);
   const timeout = params.get('connect_timeout');
   if (timeout !== null && !/^\d+$/.test(timeout)) throw new Error('connect_timeout must be whole seconds');
   return {

@@ -2,12 +2,17 @@ import { readFileSync } from 'node:fs';
 import { ConnectionOptions } from 'node:tls';
 import { ClusterOptions, RedisOptions } from 'ioredis';
 import { RedisConfig } from 'src/config/config';
+import { splitHostPort } from 'src/common/host-port';
 
 /** `host:port`, `[v6]:port` or `host` (port 6379), as `--cache-redis-addrs` takes them. */
 export function parseRedisAddress(addr: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(addr.trim());
-  if (!match) throw new Error(`invalid Redis address "${addr}": expected host:port`);
-  return { host: match[1] ?? match[2], port: match[3] ? Number(match[3]) : 6379 };
+  try {
+    const { host, port } = splitHostPort(addr);
+    if (host) return { host, port: port ?? 6379 };
+  } catch {
+    // described below
+  }
+  throw new Error(`invalid Redis address "${addr}": expected host:port`);
 }
 
 export type RedisRole = 'commands' | 'subscriber';
