@@ -1,5 +1,5 @@
 import { LockUnavailableError } from 'src/common/errors';
-import { LockPort, downloadNarKey } from 'src/locking';
+import { LockPort, downloadNarKey, narKeyHash } from 'src/locking';
 import { narReadLockKey } from 'src/lru';
 
 /**
@@ -7,11 +7,6 @@ import { narReadLockKey } from 'src/lru';
  * for the next run.
  */
 export const READER_WAIT_MS = 60_000;
-
-/** The hash part of a NAR key (`nar/<hash>.nar.xz` → `<hash>`), as the download lock names it. */
-export function narHashPart(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1).split('.')[0];
-}
 
 export type Guarded<T> = { ran: true; value: T } | { ran: false; why: string };
 
@@ -23,7 +18,7 @@ export type Guarded<T> = { ran: true; value: T } | { ran: false; why: string };
  */
 export async function whileUnused<T>(locks: LockPort, key: string, ttlMs: number, fn: () => Promise<T>): Promise<Guarded<T>> {
   try {
-    const result = await locks.tryWithLock(downloadNarKey(narHashPart(key)), ttlMs, () =>
+    const result = await locks.tryWithLock(downloadNarKey(narKeyHash(key)), ttlMs, () =>
       locks.withLock(narReadLockKey(key), READER_WAIT_MS, fn),
     );
     return result.acquired ? { ran: true, value: result.value } : { ran: false, why: 'being downloaded or uploaded; left alone' };

@@ -1,4 +1,4 @@
-import { downloadNarInfoKey, downloadNarKey, LRU_LOCK_KEY, lockLogFields, lockType, narReadKey } from './lock.keys';
+import { downloadNarInfoKey, downloadNarKey, LRU_LOCK_KEY, lockLogFields, lockType, narKeyHash, narReadKey } from './lock.keys';
 
 describe('lock keys', () => {
   const hash = '0c0kvvfpjd7lb4x3y10dkd1vgfhfb1c4';
@@ -8,6 +8,12 @@ describe('lock keys', () => {
     expect(downloadNarInfoKey(hash)).toBe(`download:narinfo:${hash}`);
     expect(LRU_LOCK_KEY).toBe('lru');
     expect(narReadKey(hash)).toBe(`cache:nar:${hash}`);
+  });
+
+  it('names a stored NAR by the hash part of its key, whatever its compression', () => {
+    expect(narKeyHash(`nar/${hash}.nar.xz`)).toBe(hash);
+    expect(narKeyHash(`nar/${hash}.nar`)).toBe(hash);
+    expect(narKeyHash(`${hash}.nar.zst`)).toBe(hash);
   });
 
   it('derives the metric type from the first segment', () => {

@@ -11,6 +11,12 @@ export const LRU_LOCK_KEY = 'lru';
 export const downloadNarKey = (hash: string): string => `download:nar:${hash}`;
 export const downloadNarInfoKey = (hash: string): string => `download:narinfo:${hash}`;
 
+/**
+ * The hash part of a stored NAR's key (`nar/<hash>.nar.xz` → `<hash>`): what its download and read
+ * locks are named by, wherever they are taken (download, serving, LRU, fsck).
+ */
+export const narKeyHash = (narKey: string): string => narKey.slice(narKey.lastIndexOf('/') + 1).split('.')[0];
+
 /** Shared while a NAR is served; the LRU takes it exclusively before deleting. */
 export const narReadKey = (hash: string): string => `cache:nar:${hash}`;
 

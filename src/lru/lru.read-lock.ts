@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Readable, finished } from 'node:stream';
-import { LockPort, narReadKey } from 'src/locking';
+import { LockPort, narKeyHash, narReadKey } from 'src/locking';
 
 const logger = new Logger('LRU');
 
@@ -9,8 +9,7 @@ const logger = new Logger('LRU');
  * exclusively by the LRU before deleting it. Serving and eviction both name it through this function.
  */
 export function narReadLockKey(key: string): string {
-  const file = key.slice(key.lastIndexOf('/') + 1);
-  return narReadKey(file.split('.')[0]);
+  return narReadKey(narKeyHash(key));
 }
 
 /**

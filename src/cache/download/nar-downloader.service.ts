@@ -4,8 +4,8 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { InstanceIdentity } from 'src/cluster';
 import { NarDownloadRepository, NarFileEntity, NarFileRepository, NewNarInfo } from 'src/database';
-import { LockPort, downloadNarKey } from 'src/locking';
-import { CacheMetrics } from 'src/metrics';
+import { LockPort, downloadNarKey, narKeyHash } from 'src/locking';
+import { CacheMetrics } from '../cache.metrics';
 import { parseHash } from 'src/nix';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
@@ -74,7 +74,7 @@ export class NarDownloader {
   }
 
   private async run(download: Download, narinfo: NewNarInfo, given?: DownloadSlot): Promise<void> {
-    const hash = narinfo.url.slice('nar/'.length).split('.')[0];
+    const hash = narKeyHash(narinfo.url);
     const slot = given ?? (await this.slots.acquire('client'));
     try {
       await this.locks.withLock(downloadNarKey(hash), this.config.lock.downloadTtlMs, async () => {
