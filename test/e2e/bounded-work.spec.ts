@@ -10,17 +10,10 @@ import { nix32Encode } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { fakePath, gate } from 'test/support/fake-path';
+import { until } from 'test/support/wait';
 
 const IDLE_MS = 1000;
 const MAX_NAR = 1024 * 1024;
-
-async function until(condition: () => boolean, withinMs = 10_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(20);
-  }
-}
 
 const narPath = (body: Buffer) => `/nar/${nix32Encode(createHash('sha256').update(body).digest())}.nar`;
 

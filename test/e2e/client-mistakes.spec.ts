@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { nix32Encode } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { rawExchange } from 'test/support/raw-http';
+import { until } from 'test/support/wait';
 
 const TOKEN = 'T';
 const HASH = '0'.repeat(32);
@@ -94,7 +95,3 @@ describe('client mistakes are 4xx, hang-ups are not errors', () => {
   });
 });
 
-async function until(condition: () => boolean | Promise<boolean>, withinMs = 5000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-}

@@ -8,11 +8,10 @@ import { StoragePort } from 'src/storage';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { NixWorkspace } from 'test/support/nix';
+import { sleep } from 'test/support/wait';
 
 const hashOf = (storePath: string) => storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 const urlOf = (narinfo: string) => /^URL: (.*)$/m.exec(narinfo)![1];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Issue 11 point 4, end to end: a compressed NAR whose narinfo has no FileHash is checked against
  * NarHash/NarSize while it downloads, never named by its NarHash, and a download is cut the moment

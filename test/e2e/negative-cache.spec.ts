@@ -1,19 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NarInfoFetcher } from 'src/cache/narinfo-fetcher.service';
 import { nix32Encode } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { createTestDatabase, TestDatabase } from 'test/support/databases';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { fakePath, gate } from 'test/support/fake-path';
-
-async function until(condition: () => boolean | Promise<boolean>, withinMs = 10_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(20);
-  }
-}
+import { until } from 'test/support/wait';
 
 const absentHash = () => nix32Encode(randomBytes(20));
 

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LruService } from 'src/lru';
 import { RunningApp, startApp } from 'test/support/app';
 import { fakePath } from 'test/support/fake-path';
+import { until } from 'test/support/wait';
 
 const PUT = { authorization: 'Bearer put-secret' };
 const READ = { authorization: 'Bearer read-secret' };
@@ -19,14 +19,6 @@ async function upload(server: RunningApp): Promise<string> {
   expect((await send(server, 'PUT', path.narPath, PUT, path.nar)).status).toBe(204);
   expect((await send(server, 'PUT', `/${path.hash}.narinfo`, PUT, path.narinfo)).status).toBe(204);
   return path.hash;
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
 }
 
 describe('pins over HTTP', () => {

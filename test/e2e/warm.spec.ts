@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { gate } from 'test/support/fake-path';
 import { NixWorkspace } from 'test/support/nix';
 import { Scrape } from 'test/support/prometheus';
+import { until } from 'test/support/wait';
 
 /** The built CLI (NCPS_TEST_MAIN: a private build while the shared dist is in use). */
 const MAIN = process.env.NCPS_TEST_MAIN ?? join(__dirname, '../../dist/src/main.js');
@@ -119,10 +119,6 @@ describe('warming the cache', () => {
   }
 
   /** Resolves once `condition` holds (checked every few ms; the test's timeout bounds the wait). */
-  async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-    while (!(await condition())) await sleep(10);
-  }
-
   it('ncps warm fetches every path of the closure once, then a Nix client copies it with the upstream gone', async () => {
     const dir = await dataDir();
 

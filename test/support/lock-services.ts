@@ -79,4 +79,4 @@ export async function deleteRedisKeys(prefix: string): Promise<void> {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from './wait';

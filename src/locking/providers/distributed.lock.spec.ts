@@ -6,17 +6,7 @@ import { LockTelemetry } from '../lock.telemetry';
 import { DistributedLock, DistributedLockOptions } from './distributed.lock';
 import { Contention, DriverLease, LockBackendError, LockDriver } from './lock.driver';
 import { ReleaseSignals } from './release.signals';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves once `condition` holds; fails after `ms`. */
-async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
+import { sleep, until } from 'test/support/wait';
 
 /** An in-memory backend whose availability and release announcements the tests control. */
 class FakeDriver implements LockDriver {

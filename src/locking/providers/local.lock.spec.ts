@@ -3,16 +3,10 @@ import { Registry } from 'prom-client';
 import { LockUnavailableError } from 'src/common/errors';
 import { LockMetrics } from '../lock.metrics';
 import { LockTelemetry } from '../lock.telemetry';
+import { gate } from 'test/support/fake-path';
+import { sleep } from 'test/support/wait';
 import { LocalLockProvider } from './local.lock';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A promise the test resolves when it chooses. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 describe('LocalLockProvider', () => {
   let registry: Registry;

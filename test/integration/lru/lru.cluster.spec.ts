@@ -7,6 +7,7 @@ import { TestDatabase, createTestDatabase, openDataSource } from 'test/support/d
 import { S3rverHandle, startS3rver } from 'test/support/s3rver';
 import { LogLine, NcpsInstance } from './lru.instance';
 import { SlowReader, makeNar, putNar, putNarInfo, sha256Of, status, uploadPath } from './lru.fixtures';
+import { until } from 'test/support/wait';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -15,14 +16,6 @@ const ROUND_MS = 2000;
 /** Far larger than the socket buffers on the way (s3rver → instance → client), so the read stays open. */
 const BIG = 32 * MIB;
 const SMALL = 256 * KIB;
-
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
 
 interface Outcome {
   instance: string;
@@ -108,7 +101,7 @@ describe('LRU on a schedule across 3 instances', () => {
 
     // The narinfo makes the NAR evictable: the next round's LRU deletes it, then waits for the reader.
     const hash = await putNarInfo(c.url, nar);
-    await eventually('the LRU deleted the narinfo', async () => (await narInfos.findByHash(hash)) === null);
+    await until('the LRU deleted the narinfo', async () => (await narInfos.findByHash(hash)) === null);
     await sleep(2 * ROUND_MS + 500);
     expect(await narFiles.findByKey(nar.url)).not.toBeNull();
 
@@ -118,7 +111,7 @@ describe('LRU on a schedule across 3 instances', () => {
     expect(sha256Of(body)).toBe(sha256Of(nar.body));
 
     const evictions = () => instances.flatMap((instance) => instance.logged('LRU run finished')).filter((l) => l.evicted_nar_files === 1);
-    await eventually('the NAR is evicted', async () => evictions().length > 0);
+    await until('the NAR is evicted', async () => evictions().length > 0);
     expect(await narFiles.findByKey(nar.url)).toBeNull();
     expect(await status(`${a.url}/${nar.url}`)).toBe(404);
     expect(evictions()).toHaveLength(1);
@@ -144,7 +137,7 @@ describe('LRU on a schedule across 3 instances', () => {
     await putNar(b.url, last);
     await putNarInfo(c.url, last);
 
-    await eventually('the cache is within its limit', async () => (await narFiles.sumStoredBytes()) <= LIMIT);
+    await until('the cache is within its limit', async () => (await narFiles.sumStoredBytes()) <= LIMIT);
     expect(await narFiles.sumStoredBytes()).toBe(LIMIT);
     const statuses = await Promise.all(hashes.map((hash) => status(`${a.url}/${hash}.narinfo`)));
     expect(statuses).toEqual([404, 404, 404, 404, 200, 200, 200, 200]);

@@ -12,6 +12,7 @@ import { PrivateRedis } from 'test/support/lock-redis-server';
 import { NcpsProcess, freePort } from 'test/support/ncps-process';
 import { S3rverHandle, startS3rver } from 'test/support/s3rver';
 import { TcpProxy } from 'test/support/tcp-proxy';
+import { until } from 'test/support/wait';
 
 /** s3rver's account registry (module-wide): registers the test's own S3 keys so they are accepted. */
 const s3rverAccounts = require('s3rver/lib/models/account') as {
@@ -27,14 +28,6 @@ interface LogLine {
   msg: string;
   reqId?: string;
   [field: string]: unknown;
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, withinMs = 15_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** GETs `url` and hangs up as soon as the response starts, as a cancelled Nix substitution does. */
