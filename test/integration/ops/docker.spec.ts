@@ -4,9 +4,9 @@ import { parse as parseYaml } from 'yaml';
 import { OPTIONS } from 'src/config/options';
 
 /**
- * The Docker files cannot run here (no Docker engine), so they are held to the option table: every
- * flag and environment variable they give ncps must be one ncps knows, and the pieces of the HA
- * setup must point at each other.
+ * The Docker files held to the option table: every flag and environment variable they give ncps must
+ * be one ncps knows, and the pieces of the HA setup must point at each other. The image itself is
+ * built and run by scripts/docker-test.sh (npm run test:docker), which needs a Docker engine.
  */
 const root = join(__dirname, '../../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -58,12 +58,24 @@ describe('docker/Dockerfile', () => {
   });
 
   it('builds in one stage and runs as a non-root user in a slim one, data in a volume, health-checked', () => {
-    expect(all('FROM')).toEqual([expect.stringMatching(/^node:\$\{NODE_VERSION\}-bookworm AS build$/), 'node:${NODE_VERSION}-bookworm-slim']);
+    // Bases are build arguments (scripts/docker-test.sh passes locally made ones); the defaults are Node's images.
+    expect(all('FROM')).toEqual(['${BUILD_BASE} AS build', '${BASE}']);
+    expect(all('ARG')).toEqual(['NODE_VERSION=20', 'BUILD_BASE=node:${NODE_VERSION}-bookworm', 'BASE=node:${NODE_VERSION}-bookworm-slim']);
     expect(all('USER')).toEqual(['node']);
     expect(all('VOLUME')).toEqual(['/var/lib/ncps']);
     expect(all('ENV')).toEqual(['CACHE_DATA_DIR=/var/lib/ncps CACHE_TEMP_PATH=/var/lib/ncps/tmp']);
     expect(all('HEALTHCHECK')).toEqual([expect.stringContaining('CMD ["node", "/opt/ncps/healthcheck.js"]')]);
     expect(all('EXPOSE')).toEqual([OPTIONS.find((o) => o.flag === 'server-addr')!.default!.replace(':', '')]);
+  });
+
+  it('is built by scripts/docker-test.sh from a context holding everything it copies', () => {
+    const script = read('scripts/docker-test.sh');
+    const context = /tar -c --exclude='\*\.spec\.ts' ([^)]+)\)/.exec(script)![1].split(/\s+/);
+    const copied = all('COPY').filter((args) => !args.startsWith('--from')).flatMap((args) => args.split(/\s+/).slice(0, -1));
+    expect(copied.length).toBeGreaterThan(0);
+    expect(copied.filter((path) => !context.some((c) => path === c || path.startsWith(`${c}/`)))).toEqual([]);
+    expect(script).toContain('--build-arg BUILD_BASE=ncps-build-base:local');
+    expect(script).toContain('--build-arg BASE=ncps-base:local');
   });
 
   it('has a health check that probes /health on the port of SERVER_ADDR', () => {
