@@ -99,15 +99,15 @@ async function explain(ds: DataSource, dialect: DatabaseDialect, last: LastQuery
   const { sql, params } = last;
   switch (dialect) {
     case 'sqlite':
-      return (await ds.query(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r: { detail: string }) => r.detail).join('; ');
+      return (await ds.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => r.detail).join('; ');
     case 'postgres':
       // PostgreSQL prints bound parameters in the plan: shorten the list of 1000 keys.
-      return (await ds.query(`EXPLAIN ${sql}`, params))
-        .map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'].trim().replace(/'\{[^}]*\}'/g, "'{...}'"))
+      return (await ds.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN ${sql}`, params))
+        .map((r) => r['QUERY PLAN'].trim().replace(/'\{[^}]*\}'/g, "'{...}'"))
         .join('; ');
     case 'mysql':
-      return (await ds.query(`EXPLAIN ${sql}`, params))
-        .map((r: Record<string, unknown>) => `${r.table}: type=${r.type} key=${r.key} rows=${r.rows} ${r.Extra ?? ''}`.trim())
+      return (await ds.query<Record<string, string | number | null>[]>(`EXPLAIN ${sql}`, params))
+        .map((r) => `${r.table}: type=${r.type} key=${r.key} rows=${r.rows} ${r.Extra ?? ''}`.trim())
         .join('; ');
   }
 }

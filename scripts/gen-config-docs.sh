@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d -p .)
 trap 'rm -rf "$out"' EXIT
-npx tsc src/config/reference.ts src/config/example.ts --outDir "$out" --module commonjs --target es2022 --esModuleInterop --skipLibCheck
-node -e '
+# `src/...` imports: resolved from the root when compiling, from the output folder when running.
+npx tsc src/config/reference.ts src/config/example.ts --outDir "$out" --rootDir . --baseUrl . --module commonjs --target es2022 --esModuleInterop --skipLibCheck
+NODE_PATH="$(pwd)/$out" node -e '
 const fs = require("fs"); const dir = process.argv[1];
-fs.writeFileSync("docs/configuration.md", require(dir + "/reference.js").renderConfigurationReference());
-fs.writeFileSync("config/config.example.yaml", require(dir + "/example.js").renderConfigExample());' "$(pwd)/$out"
+fs.writeFileSync("docs/configuration.md", require(dir + "/src/config/reference.js").renderConfigurationReference());
+fs.writeFileSync("config/config.example.yaml", require(dir + "/src/config/example.js").renderConfigExample());' "$(pwd)/$out"

@@ -11,6 +11,7 @@ import { PrometheusModule } from 'src/metrics/prometheus.module';
 import { LoggingModule } from 'src/logging/logging.module';
 import { PinsHttpModule } from 'src/pins';
 import { StatusModule } from 'src/status';
+import { TelemetryModule } from 'src/telemetry';
 import { WarmHttpModule } from 'src/warm';
 
 @Module({})
@@ -20,6 +21,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        TelemetryModule,
         LoggingModule.forRoot(config),
         MetricsModule,
         HealthModule,

@@ -4,9 +4,11 @@ import { errorMessage } from 'src/common/error-fields';
 
 // Before the CLI and the application load (required below, not imported, to keep that order).
 holdYoungGeneration();
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded after holdYoungGeneration, on purpose */
 require('reflect-metadata');
 const { runCli } = require('src/cli/cli') as typeof import('src/cli/cli');
 const { processEnvironment } = require('src/config/environment') as typeof import('src/config/environment');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 runCli(process.argv.slice(2), processEnvironment()).then(
   (code) => {

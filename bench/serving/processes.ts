@@ -19,7 +19,7 @@ export interface Child {
 export function startPinned(cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {
   const child = spawn('taskset', ['-c', cpu, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
     stream.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-65_536)));
   }
   return { child, pid: child.pid!, logs: () => output };

@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Head, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
+import { markServedSource } from 'src/metrics';
 import { NarInfoService } from './narinfo.service';
 import { NarService } from './nar.service';
 import { parseNarInfoName } from './nar-name';
@@ -51,6 +52,7 @@ export class CacheController {
       return r.kind === 'range' ? r.range : undefined;
     };
     const body = await this.nars.getNar(name, pickRange);
+    markServedSource(reply.raw, body.source);
     reply.header('content-type', NAR_TYPE);
     // Ranges work whenever the length is known in advance (always for stored NARs).
     if (body.size !== undefined) reply.header('accept-ranges', 'bytes');

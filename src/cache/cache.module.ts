@@ -6,6 +6,10 @@ import { LockingModule } from 'src/locking';
 import { UpstreamModule } from 'src/upstream';
 import { ClusterModule } from 'src/cluster';
 import { AccessTracker } from './access-tracker.service';
+import { CacheMetrics } from './cache.metrics';
+import { CacheLimitMetrics } from './limit.metrics';
+import { StoredDataMetrics } from './stored.metrics';
+import { DownloadMetrics } from './download/download.metrics';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
@@ -30,6 +34,8 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
   providers: [
     NarInfoService, NarService, AccessTracker, HotRoutes, NarInfoRoutes, DownloadRegistry, NarDownloader, NarInfoFetcher, NegativeNarInfos, PeerStreamService, DownloadSlots, TempSweeper,
     ArtifactService, ArtifactRoutes,
+    // Its metrics (the global MetricsModule's registry): lookups, downloads, stored data and its limit.
+    CacheMetrics, DownloadMetrics, StoredDataMetrics, CacheLimitMetrics,
     // Built by hand: its constructor takes a pool size, not a dependency.
     { provide: ZstdEncoderPool, useFactory: () => new ZstdEncoderPool() },
   ],

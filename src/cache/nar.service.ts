@@ -7,9 +7,10 @@ import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrity
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { nix32Encode, parseHash } from 'src/nix';
 import { LockPort, downloadNarKey } from 'src/locking';
-import { CacheMetrics } from 'src/metrics';
 import { openUnderReadLock } from 'src/lru';
+import { ServedSource } from 'src/metrics';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
+import { CacheMetrics } from './cache.metrics';
 import { AccessTracker } from './access-tracker.service';
 import { Download, IntegrityError } from './download/download';
 import { DownloadRegistry } from './download/download-registry';
@@ -23,6 +24,11 @@ export interface NarBody {
   size: number | undefined;
   range?: ByteRange;
   stream: Readable;
+}
+
+/** A NAR for a client, and whether its bytes come from storage or from upstream (see markServedSource). */
+export interface ServedNar extends NarBody {
+  source: ServedSource;
 }
 
 /**
@@ -61,14 +67,14 @@ export class NarService {
    * A NAR from storage, or — on a miss — from the download in progress here, started if needed.
    * `size` is undefined when neither storage, narinfo nor upstream tells the length in advance.
    */
-  async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<NarBody> {
+  async getNar(name: string, range?: (size: number) => ByteRange | undefined): Promise<ServedNar> {
     const { key } = parseNarName(name);
     // Fetching here means it was not stored when that began: join it without a storage lookup (nor its read lock).
     const running = this.downloads.get(key);
     const joinable = running?.fetching ? running : undefined;
     const fromStorage = joinable ? null : await this.readStored(key, range);
     this.metrics.lookup('nar', fromStorage ? 'hit' : 'miss');
-    if (fromStorage) return fromStorage;
+    if (fromStorage) return { ...fromStorage, source: 'cache' };
     const distributed = this.config.lock.backend !== 'local';
     let download = joinable ?? this.downloads.get(key);
     if (!download) {
@@ -91,7 +97,7 @@ export class NarService {
     // Done: committed, and its temp file may be gone already.
     if (download.foundInStorage || download.state === 'done') {
       const stored = await this.readStored(key, range);
-      if (stored) return stored;
+      if (stored) return { ...stored, source: 'cache' };
       throw new NotFoundError('NAR not found');
     }
     if (download.state === 'failed') throw new UpstreamIntegrityError('the upstream download of this NAR failed');
@@ -99,13 +105,13 @@ export class NarService {
     const size = download.expectedSize;
     const wanted = size === undefined ? undefined : range?.(size);
     const stream = tailDownload(download, wanted?.start ?? 0, wanted?.end ?? Infinity);
-    return { size, range: wanted, stream };
+    return { size, range: wanted, stream, source: 'upstream' };
   }
 
   /** A peer's stream is sent whole: a Range is ignored there, which RFC 9110 allows. */
-  private peerBody(key: string, peer: PeerBody): NarBody {
+  private peerBody(key: string, peer: PeerBody): ServedNar {
     this.access.narFileServed(key);
-    return { size: peer.size, stream: peer.stream };
+    return { size: peer.size, stream: peer.stream, source: 'upstream' };
   }
 
   /** For another instance: the bytes of a download running here, or of the stored object. */

@@ -1,11 +1,13 @@
 import { Logger } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { NcpsConfig } from 'src/config/config';
 import { NarInfoEntity, NarInfoRepository, NegativeNarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
-import { NarInfo, nix32Encode } from 'src/nix';
+import { nix32Encode } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { NarInfoLookup, UpstreamNarInfo, UpstreamService } from 'src/upstream';
+import { CacheMetrics } from './cache.metrics';
 import { DownloadSlots } from './download/download-slots';
 import { NarDownloader } from './download/nar-downloader.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
@@ -24,7 +26,7 @@ const upstreamAnswer: UpstreamNarInfo = {
     narSize: 100,
     references: [],
     sigs: [],
-  } as NarInfo,
+  },
   narUrl: 'https://up.example/nar/abc.nar',
 };
 const found: NarInfoLookup = { outcome: 'found', found: upstreamAnswer };
@@ -51,7 +53,13 @@ describe('NarInfoFetcher', () => {
   /** The shared table of misses (hash → expiry), and what was written to it. */
   let misses: Map<string, number>;
   let missWrites: jest.Mock;
+  let registry: Registry;
   let sut: NarInfoFetcher;
+  /** A counter's total, summed over its labels (filtered by `labels`). */
+  const counted = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+    const { values } = await registry.getSingleMetric(name)!.get();
+    return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+  };
 
   beforeEach(() => {
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
@@ -84,7 +92,11 @@ describe('NarInfoFetcher', () => {
     const slots = { acquire: async () => null } as unknown as DownloadSlots;
     const signing = { keyName: 'ours-1', othersOf: (sigs: readonly string[]) => sigs.filter((s) => !s.startsWith('ours-1:')) } as SigningKeyService;
     const negatives = new NegativeNarInfos(config, missRows);
-    sut = new NarInfoFetcher(config, fakeLocks(), narInfos, upstream as unknown as UpstreamService, signing, {} as StoragePort, downloader, slots, negatives);
+    registry = new Registry();
+    const metrics = new CacheMetrics(registry);
+    const storage = {} as StoragePort;
+    const upstreams = upstream as unknown as UpstreamService;
+    sut = new NarInfoFetcher(config, fakeLocks(), narInfos, upstreams, signing, storage, downloader, slots, negatives, metrics);
   });
 
   afterEach(() => jest.restoreAllMocks());
@@ -98,6 +110,9 @@ describe('NarInfoFetcher', () => {
     await new Promise((r) => setImmediate(r));
     expect(rows.get(HASH)).toBe(row);
     expect(downloader.expectedRow(row!.url)).toBeUndefined();
+    // No download slot free: its NAR prefetch was dropped.
+    expect(await counted('ncps_nar_prefetches_total', { result: 'dropped' })).toBe(1);
+    expect(await counted('ncps_nar_prefetches_total')).toBe(1);
   });
 
   it('a second request meanwhile waits for the stored row and gets the same one, without asking upstream again', async () => {
@@ -138,9 +153,11 @@ describe('NarInfoFetcher', () => {
     expect(missWrites).toHaveBeenCalledWith(HASH, expect.any(Number));
     expect(misses.get(HASH)).toBeGreaterThanOrEqual(before + NEGATIVE_TTL_MS);
     const lookups = jest.spyOn(narInfos, 'findByHash');
+    expect(await counted('ncps_negative_cache_hits_total')).toBe(0);
     for (let i = 0; i < 10; i++) expect(await sut.fetch(HASH)).toBeNull();
     expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
     expect(lookups).not.toHaveBeenCalled();
+    expect(await counted('ncps_negative_cache_hits_total')).toBe(10);
   });
 
   it('answers a certain miss before it is written', async () => {
@@ -157,6 +174,8 @@ describe('NarInfoFetcher', () => {
     expect(await sut.fetch(HASH)).toBeNull();
     expect(await sut.fetch(HASH)).toBeNull();
     expect(upstream.lookupNarInfo).not.toHaveBeenCalled();
+    // The first from the database (under the lock), the second from this instance's memory.
+    expect(await counted('ncps_negative_cache_hits_total')).toBe(2);
   });
 
   it('asks again once a remembered miss expired, and deletes it when the answer is positive', async () => {

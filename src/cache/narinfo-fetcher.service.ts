@@ -6,6 +6,7 @@ import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
+import { CacheMetrics } from './cache.metrics';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { narKeyFor } from './nar-key';
@@ -37,6 +38,7 @@ export class NarInfoFetcher {
     private readonly downloader: NarDownloader,
     private readonly slots: DownloadSlots,
     private readonly negatives: NegativeNarInfos,
+    private readonly metrics: CacheMetrics,
   ) {}
 
   /** Fetches in progress here, by hash: later requests for the same hash share them. */
@@ -51,7 +53,10 @@ export class NarInfoFetcher {
   fetch(hash: string): Promise<NewNarInfo | null> {
     const running = this.inFlight.get(hash);
     if (running) return running;
-    if (this.negatives.knownHere(hash)) return Promise.resolve(null);
+    if (this.negatives.knownHere(hash)) {
+      this.metrics.negativeHit();
+      return Promise.resolve(null);
+    }
     const fetching = this.fetchOnce(hash).finally(() => this.inFlight.delete(hash));
     this.inFlight.set(hash, fetching);
     return fetching;
@@ -64,7 +69,10 @@ export class NarInfoFetcher {
       const existing = await this.narInfos.findByHash(hash);
       if (existing) return existing;
       const negative = await this.negatives.check(hash);
-      if (negative === 'remembered') return null;
+      if (negative === 'remembered') {
+        this.metrics.negativeHit();
+        return null;
+      }
       const lookup = await this.upstream.lookupNarInfo(hash);
       if (lookup.outcome === 'absent') {
         // The 404 goes out now; the lock is held until the miss is written, as a row would be.
@@ -115,13 +123,19 @@ export class NarInfoFetcher {
   private async prefetch(row: NewNarInfo): Promise<void> {
     const slot = await this.slots.acquire('prefetch');
     if (!slot) {
+      this.metrics.prefetch('dropped');
       this.logger.debug({ hash: row.hash }, 'NAR prefetch dropped: too many downloads waiting');
       return;
     }
     try {
-      if (await this.storage.head(row.url)) return slot.release();
+      if (await this.storage.head(row.url)) {
+        this.metrics.prefetch('already_stored');
+        return slot.release();
+      }
       this.downloader.downloadFor(row, slot);
+      this.metrics.prefetch('started');
     } catch (e) {
+      this.metrics.prefetch('failed');
       slot.release();
       this.logger.warn({ hash: row.hash, err: (e as Error).message }, 'NAR prefetch did not start');
     }

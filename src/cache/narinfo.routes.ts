@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
 import { RequestContexts } from 'src/logging/request-logging';
+import { markServedSource } from 'src/metrics';
 import { HotRequest, HotRoutes } from './hot-routes';
 import { NarInfoService } from './narinfo.service';
 import { narInfoHashOf } from './nar-name';
@@ -43,6 +44,8 @@ export class NarInfoRoutes implements OnModuleInit {
   }
 
   private async narInfo(hash: string, request: HotRequest, reply: FastifyReply): Promise<Buffer> {
-    return (await this.narInfos.storedNarInfo(hash)) ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
+    const stored = await this.narInfos.storedNarInfo(hash);
+    markServedSource(reply.raw, stored ? 'cache' : 'upstream');
+    return stored ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
   }
 }

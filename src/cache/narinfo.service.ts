@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
@@ -6,10 +6,11 @@ import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } f
 import { NarInfoRepository, ServedNarInfo } from 'src/database';
 import { NarInfo, NixFormatError, PublicKey, parseNarInfo, parsePublicKey, serializeNarInfo, storePathHash } from 'src/nix';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
-import { CacheMetrics } from 'src/metrics';
 import { narReadLockKey } from 'src/lru';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
+import { DISABLED_TRACING, Tracing } from 'src/telemetry';
+import { CacheMetrics } from './cache.metrics';
 import { AccessTracker } from './access-tracker.service';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { NegativeNarInfos } from './negative-narinfos';
@@ -26,6 +27,9 @@ export const MAX_NARINFO_BYTES = 1024 * 1024;
  * 15 MB when full, for a hit that costs a lookup and a write instead of serializing and signing.
  */
 const REMEMBERED_NARINFOS = 10_000;
+
+/** Attributes of the lookup span (tracing on); one object, since a hit must not allocate for tracing that is off. */
+const LOOKUP_SPAN = { 'db.operation.name': 'findServedByHash' } as const;
 
 /** Decides how narinfo requests are answered: from the database, from upstream, or not at all. */
 @Injectable()
@@ -44,6 +48,7 @@ export class NarInfoService {
     private readonly metrics: CacheMetrics,
     private readonly storage: StoragePort,
     private readonly negatives: NegativeNarInfos,
+    @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {
     this.uploadKeys = config.cache.uploadTrustedKeys.map(parsePublicKey);
   }
@@ -53,7 +58,7 @@ export class NarInfoService {
    * verified), or null when it is not stored (then see fetchNarInfo).
    */
   async storedNarInfo(hash: string): Promise<Buffer | null> {
-    const row = await this.narInfos.findServedByHash(hash);
+    const row = await this.tracing.span('db.narinfo.lookup', () => this.narInfos.findServedByHash(hash), LOOKUP_SPAN);
     if (!row) return null;
     this.metrics.lookup('narinfo', 'hit');
     this.access.narInfoServed(hash);

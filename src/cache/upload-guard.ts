@@ -16,12 +16,11 @@ export interface UploadLimits {
  */
 export function guardUpload(body: Readable, limits: UploadLimits): Readable {
   let received = 0;
-  let timer: NodeJS.Timeout | undefined;
   const guard = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       received += chunk.length;
       if (received > limits.maxBytes) return done(new PayloadTooLargeError(`NAR larger than ${limits.maxBytes} bytes`));
-      timer?.refresh();
+      timer.refresh();
       done(null, chunk);
     },
     destroy(error, done) {
@@ -34,9 +33,9 @@ export function guardUpload(body: Readable, limits: UploadLimits): Readable {
       done();
     },
   });
-  timer = setTimeout(function idle() {
+  const timer: NodeJS.Timeout = setTimeout(function idle() {
     // Bytes waiting on our side (storage slower than the client) are not the client's silence.
-    if (guard.readableLength >= guard.readableHighWaterMark) return void timer?.refresh();
+    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh();
     guard.destroy(new RequestTimeoutError(`no upload data for ${limits.idleMs} ms`));
   }, limits.idleMs);
   timer.unref();

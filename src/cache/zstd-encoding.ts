@@ -79,7 +79,7 @@ export class ZstdEncoderPool implements OnModuleDestroy {
     const thread = (this.threads[slot] ??= this.startThread(slot));
     const encoder = new ZstdWorkerStream(thread.worker, this.nextId++, () => thread.streams.delete(encoder.id));
     thread.streams.set(encoder.id, encoder);
-    return pipeline(source, encoder, () => undefined) as unknown as Readable;
+    return pipeline(source, encoder, () => undefined);
   }
 
   async onModuleDestroy(): Promise<void> {

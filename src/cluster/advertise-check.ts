@@ -89,7 +89,8 @@ export class AdvertiseCheck implements OnApplicationBootstrap, OnModuleDestroy {
         await res.body?.cancel();
         return { status: res.status };
       }
-      return { status: 200, body: (await res.json().catch(() => undefined)) as unknown };
+      const body: unknown = await res.json().catch(() => undefined);
+      return { status: 200, body };
     } catch (e) {
       return { error: describeFailure(e) };
     }

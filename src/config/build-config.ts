@@ -142,6 +142,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
   return {
     logLevel: str('log-level') ?? 'info',
     prometheusEnabled: bool('prometheus-enabled'),
+    otel: { enabled: bool('otel-enabled'), endpoint: parseOtelEndpoint(str('otel-endpoint')) },
     server: { host, port, advertiseUrl, shutdownTimeoutMs: num('server-shutdown-timeout'), requestIdleTimeoutMs: num('server-request-idle-timeout') },
     cache: {
       hostname,
@@ -234,6 +235,17 @@ function checkUpstreamTrust(urls: string[], publicKeys: string[], allowUnsigned:
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
+}
+
+/** --otel-endpoint, checked and without its trailing slash (the exporter appends /v1/traces). */
+export function parseOtelEndpoint(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (!url || !/^https?:$/.test(url.protocol) || url.search || url.hash) {
+    // Not echoed: a collector URL may carry credentials.
+    throw new ConfigError('--otel-endpoint: not an http(s) URL without query or fragment (example: http://collector:4318)');
+  }
+  return value.replace(/\/+$/, '');
 }
 
 /**

@@ -64,9 +64,17 @@ export interface UpstreamConfig {
   caFile?: string;
 }
 
+export interface OtelConfig {
+  enabled: boolean;
+  /** OTLP/HTTP base URL (`--otel-endpoint`); undefined: the exporter's standard OTEL_EXPORTER_OTLP_* variables. */
+  endpoint?: string;
+}
+
 export interface NcpsConfig {
   logLevel: string;
   prometheusEnabled: boolean;
+  /** OpenTelemetry tracing; absent or not enabled: no OpenTelemetry package is loaded, nothing is sent. */
+  otel?: OtelConfig;
   server: {
     host: string;
     port: number;

@@ -12,6 +12,8 @@ export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly Opt
       { flag: 'config', key: null, env: 'NCPS_CONFIG_FILE', kind: 'string', placeholder: 'PATH', defaultText: '$XDG_CONFIG_HOME/ncps/config.yaml if it exists', help: 'YAML configuration file. Precedence: flag > file > environment > default.' },
       { flag: 'log-level', key: 'log.level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'Minimum level of log lines.' },
       { flag: 'prometheus-enabled', key: 'prometheus.enabled', env: 'PROMETHEUS_ENABLED', kind: 'boolean', default: 'false', help: 'Serve Prometheus metrics at GET /metrics.' },
+      { flag: 'otel-enabled', key: 'otel.enabled', env: 'OTEL_ENABLED', kind: 'boolean', default: 'false', help: 'Send OpenTelemetry traces (OTLP/HTTP) of every request. Off by default: ncps sends no telemetry anywhere unless this is set. The standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, ...) apply.' },
+      { flag: 'otel-endpoint', key: 'otel.endpoint', env: 'OTEL_ENDPOINT', kind: 'string', placeholder: 'URL', defaultText: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318', help: 'OTLP/HTTP base URL of the collector (e.g. http://collector:4318); traces are POSTed to <URL>/v1/traces.' },
     ],
   },
   {

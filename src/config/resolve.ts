@@ -68,6 +68,7 @@ function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
   }
   // The YAML parser is loaded only when there is a file to read: most servers are configured by flags
   // or the environment, and it would stay in memory for nothing.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand (see above)
   const { parse: parseYaml } = require('yaml') as typeof Yaml;
   let tree: unknown;
   try {

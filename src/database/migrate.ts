@@ -14,7 +14,7 @@ export async function pendingMigrations(ds: DataSource): Promise<MigrationPlan> 
   const runner = ds.createQueryRunner();
   try {
     if (await runner.hasTable('migrations')) {
-      const rows: Array<{ name: string }> = await runner.query('SELECT name FROM migrations');
+      const rows = (await runner.query('SELECT name FROM migrations')) as Array<{ name: string }>;
       rows.forEach((r) => applied.add(r.name));
     }
   } finally {

@@ -76,7 +76,7 @@ export async function withMysqlMigrationLock<T>(dataSource: DataSource, work: ()
     user: o.username,
     password: o.password,
     database: o.database,
-    ssl: o.ssl,
+    ssl: o.ssl as import('mysql2').SslOptions | undefined,
     connectTimeout: o.connectTimeout,
   });
   try {

@@ -3,9 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { Registry } from 'prom-client';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
+import { Tracing } from 'src/telemetry';
 import { createLockPort } from './lock.factory';
 import { LockHealthIndicator } from './lock.health';
 import { LockPort } from './lock.port';
+import { tracedLocks } from './traced.lock';
 
 /**
  * Provides LockPort, backed by `--cache-lock-backend` (local, redis or postgres), and its /health
@@ -16,8 +18,10 @@ import { LockPort } from './lock.port';
   providers: [
     {
       provide: LockPort,
-      inject: [NCPS_CONFIG, Registry],
-      useFactory: (config: NcpsConfig, registry: Registry) => createLockPort(config, registry),
+      inject: [NCPS_CONFIG, Registry, { token: Tracing, optional: true }],
+      // With tracing on, lock waits are spans (see traced.lock.ts); the port is returned as it is otherwise.
+      useFactory: async (config: NcpsConfig, registry: Registry, tracing?: Tracing) =>
+        tracedLocks(await createLockPort(config, registry), tracing),
     },
     LockHealthIndicator,
   ],

@@ -4,6 +4,7 @@ import { FastifyInstance } from 'fastify';
 import { Logger, PARAMS_PROVIDER_TOKEN, PinoLogger } from 'nestjs-pino';
 import pino from 'pino';
 import { NcpsConfig } from 'src/config/config';
+import { Tracing } from 'src/telemetry';
 import { RequestLogOptions, loggerOptions } from './logger.options';
 import { RequestContexts, logRequests } from './request-logging';
 
@@ -40,7 +41,12 @@ export class LoggingModule {
     return {
       module: LoggingModule,
       providers: [
-        { provide: ROOT_LOGGER, useFactory: () => pino(options) },
+        // With tracing on, each line written inside a span carries its trace_id and span_id.
+        {
+          provide: ROOT_LOGGER,
+          inject: [{ token: Tracing, optional: true }],
+          useFactory: (tracing?: Tracing) => pino(tracing?.enabled ? { ...options, mixin: () => tracing.logFields() ?? {} } : options),
+        },
         { provide: REQUEST_LOG_OPTIONS, useValue: { customLogLevel, customSuccessMessage, customErrorMessage, autoLogging } },
         // nestjs-pino writes lines outside requests to a logger passed this way.
         { provide: PARAMS_PROVIDER_TOKEN, useFactory: (logger: pino.Logger) => ({ pinoHttp: { logger } }), inject: [ROOT_LOGGER] },

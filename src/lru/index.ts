@@ -1,5 +1,6 @@
 export { LruModule } from './lru.module';
 export { LruService, type LruRunResult } from './lru.service';
 export type { LruSummary } from './lru.pass';
-export { LRU_METRICS, type LruRunRecorder } from './lru.metrics';
+export { LruMetrics } from './lru.metrics';
+export { LruMetricsModule } from './lru-metrics.module';
 export { narReadLockKey, openUnderReadLock } from './lru.read-lock';

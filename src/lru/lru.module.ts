@@ -4,6 +4,7 @@ import { DatabaseModule } from 'src/database';
 import { LockingModule } from 'src/locking';
 import { PinsModule } from 'src/pins';
 import { StorageModule } from 'src/storage';
+import { LruMetricsModule } from './lru-metrics.module';
 import { LruScheduler } from './lru.scheduler';
 import { LruService } from './lru.service';
 
@@ -12,9 +13,9 @@ import { LruService } from './lru.service';
  * also runs it on `--cache-lru-schedule` (the server).
  */
 @Module({
-  imports: [DatabaseModule, StorageModule, LockingModule, PinsModule],
+  imports: [DatabaseModule, StorageModule, LockingModule, PinsModule, LruMetricsModule],
   providers: [LruService],
-  exports: [LruService],
+  exports: [LruService, LruMetricsModule],
 })
 export class LruModule {
   static scheduled(): DynamicModule {

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Readable, finished } from 'node:stream';
+import { errorMessage } from 'src/common/error-fields';
 import { LockPort, narKeyHash, narReadKey } from 'src/locking';
 
 const logger = new Logger('LRU');
@@ -34,7 +35,7 @@ export function openUnderReadLock<T extends { stream: Readable }>(
         if (body) await new Promise<void>((done) => finished(body.stream, () => done()));
       })
       .catch((e: unknown) => {
-        if (!opened) reject(e);
+        if (!opened) reject(e instanceof Error ? e : new Error(errorMessage(e)));
         // The stream is already with the client; a lock lost or released badly afterwards is not its problem.
         else logger.warn({ err: e, key }, 'the read lock of a served NAR failed');
       });

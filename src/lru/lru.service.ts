@@ -6,7 +6,7 @@ import { LockPort, LRU_LOCK_KEY } from 'src/locking';
 import { PinsService } from 'src/pins';
 import { StoragePort } from 'src/storage';
 import { LruPass, LruSummary } from './lru.pass';
-import { LRU_METRICS, LruRunRecorder } from './lru.metrics';
+import { LruMetrics } from './lru.metrics';
 
 export type LruRunResult = { ran: false } | ({ ran: true } & LruSummary);
 
@@ -25,8 +25,8 @@ export class LruService {
     private readonly storage: StoragePort,
     private readonly locks: LockPort,
     private readonly pins: PinsService,
-    @Optional() @Inject(LRU_METRICS) private readonly metrics?: LruRunRecorder,
-    // Optional so that callers without artifacts (unit tests) need not fake them; Nest always provides it.
+    // Optional so that unit tests need not fake them; Nest always provides both.
+    @Optional() private readonly metrics?: LruMetrics,
     @Optional() private readonly artifacts?: ArtifactRepository,
   ) {}
 

@@ -6,9 +6,12 @@ import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
+import { ServedSource, servedSourceOf } from './served-source';
+
+type ServedKind = 'nar' | 'narinfo';
 
 /** Body kinds counted in ncps_served_bytes_total, recognised by the content type the cache routes set. */
-const SERVED_KINDS: Readonly<Record<string, 'nar' | 'narinfo'>> = {
+const SERVED_KINDS: Readonly<Record<string, ServedKind>> = {
   'application/x-nix-nar': 'nar',
   'text/x-nix-narinfo': 'narinfo',
 };
@@ -16,15 +19,19 @@ const SERVED_KINDS: Readonly<Record<string, 'nar' | 'narinfo'>> = {
 /** Label of requests that matched no route: raw URLs would make one series per scanned path. */
 const UNMATCHED_ROUTE = 'unmatched';
 
+/** Counts `bytes` of one body: a function per kind and source, its label children bound once. */
+type BodyCounter = (bytes: number) => void;
+
 /**
  * HTTP request durations by route pattern (`/nar/:name`, never the URL) and status, and the bytes of
- * narinfo and NAR bodies sent. Measured by Fastify hooks, so 404s, guard refusals and streamed
- * bodies count too. A response the client hung up on is `status="aborted"`.
+ * narinfo and NAR bodies sent, in all and by source for the routes that say it (markServedSource).
+ * Measured by Fastify hooks, so 404s, guard refusals and streamed bodies count too. A response the
+ * client hung up on is `status="aborted"`.
  */
 @Injectable()
 export class HttpMetrics implements OnModuleInit {
   private readonly duration: Histogram<'method' | 'route' | 'status'>;
-  private readonly servedBytes: Counter<'kind'>;
+  private readonly counters: Record<ServedKind, Record<ServedSource | 'unsaid', BodyCounter>>;
 
   constructor(
     registry: Registry,
@@ -40,13 +47,33 @@ export class HttpMetrics implements OnModuleInit {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
-    this.servedBytes = new Counter({
+    const servedBytes = new Counter({
       name: 'ncps_served_bytes_total',
       help: 'Bytes of narinfo and NAR bodies sent, by kind (NARs streamed to other instances included)',
       labelNames: ['kind'],
       registers,
     });
-    for (const kind of Object.values(SERVED_KINDS)) this.servedBytes.inc({ kind }, 0);
+    const bySource = new Counter({
+      name: 'ncps_cache_served_bytes_total',
+      help:
+        'Bytes of narinfo and NAR bodies sent to clients, by kind and source: ' +
+        'cache (read from storage: upstream bandwidth saved) or upstream (fetched for the request)',
+      labelNames: ['kind', 'source'],
+      registers,
+    });
+    const counter = (kind: ServedKind, source?: ServedSource): BodyCounter => {
+      const all = servedBytes.labels({ kind });
+      all.inc(0);
+      if (source === undefined) return (bytes) => all.inc(bytes);
+      const sourced = bySource.labels({ kind, source });
+      sourced.inc(0);
+      return (bytes) => {
+        all.inc(bytes);
+        sourced.inc(bytes);
+      };
+    };
+    const counters = (kind: ServedKind) => ({ unsaid: counter(kind), cache: counter(kind, 'cache'), upstream: counter(kind, 'upstream') });
+    this.counters = { nar: counters('nar'), narinfo: counters('narinfo') };
   }
 
   onModuleInit(): void {
@@ -75,11 +102,12 @@ export class HttpMetrics implements OnModuleInit {
     const type = String(reply.getHeader('content-type') ?? '').split(';')[0].trim();
     const kind = SERVED_KINDS[type];
     if (!kind || payload === null || payload === undefined) return payload;
+    const count = this.counters[kind][servedSourceOf(reply.raw) ?? 'unsaid'];
     if (payload instanceof Readable) {
-      countWrites(reply.raw, (bytes) => this.servedBytes.inc({ kind }, bytes));
+      countWrites(reply.raw, count);
       return payload;
     }
-    if (typeof payload === 'string' || Buffer.isBuffer(payload)) this.servedBytes.inc({ kind }, Buffer.byteLength(payload));
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) count(Buffer.byteLength(payload));
     return payload;
   }
 }

@@ -1,5 +1,5 @@
-// PrometheusModule is imported by path (src/metrics/prometheus.module): it depends on the cache module,
-// which itself records through CacheMetrics from here.
+// The Prometheus registry (MetricsModule), GET /metrics and the HTTP metrics (PrometheusModule), and
+// how a route says where a body it sends comes from. Each domain owns its other metrics.
 export { MetricsModule } from './metrics.module';
-export { CacheMetrics, type CacheLookupKind, type CacheLookupResult, type DownloadUse } from './cache.metrics';
-export { LruMetrics } from './lru.metrics';
+export { PrometheusModule } from './prometheus.module';
+export { markServedSource, type ServedSource } from './served-source';

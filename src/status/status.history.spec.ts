@@ -2,7 +2,8 @@ import { Registry } from 'prom-client';
 import { NcpsConfig } from 'src/config/config';
 import type { DownloadRegistry } from 'src/cache/download/download-registry';
 import type { HealthProbe } from 'src/health/health-probe.service';
-import { CacheMetrics, LruMetrics } from 'src/metrics';
+import { CacheMetrics } from 'src/cache';
+import { LruMetrics } from 'src/lru';
 import { StatusHistory, sumIntervals } from './status.history';
 import { StatusService } from './status.service';
 

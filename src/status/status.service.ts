@@ -6,7 +6,7 @@ import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { DownloadRegistry } from 'src/cache/download/download-registry';
 import { HealthProbe } from 'src/health/health-probe.service';
-import { LruMetrics } from 'src/metrics';
+import { LruMetrics } from 'src/lru';
 import { SAMPLE_INTERVAL_MS, Sample, StatusHistory } from './status.history';
 import { StatusCheck, StatusView } from './status.render';
 import { configSummary } from './status.config';
@@ -91,7 +91,7 @@ export class StatusService implements OnModuleInit, OnModuleDestroy {
     const details = (probe?.report.details ?? {}) as Record<string, Record<string, unknown>>;
     const checks: StatusCheck[] = Object.entries(details).map(([name, result]) => ({
       name,
-      status: String(result.status ?? 'unknown'),
+      status: typeof result.status === 'string' ? result.status : 'unknown',
       details: Object.fromEntries(
         Object.entries(result)
           .filter(([k, v]) => k !== 'status' && ['string', 'number', 'boolean'].includes(typeof v))

@@ -77,12 +77,17 @@ function truncated(label: string, cause?: unknown): UpstreamUnavailableError {
  * UpstreamUnavailableError) instead of ending when the connection breaks midway, when fewer or more
  * bytes arrive than Content-Length announced, or when the upstream sends nothing for `idleTimeoutMs`
  * while the reader wants more (a reader that is slow itself never trips it). Destroying the returned
- * stream closes the upstream connection.
+ * stream closes the upstream connection. `received` hears of the bytes as they arrive.
  */
-export function guardNarBody(res: IncomingMessage, label: string, idleTimeoutMs: number): { body: Readable; contentLength?: number } {
+export function guardNarBody(
+  res: IncomingMessage,
+  label: string,
+  idleTimeoutMs: number,
+  received: (bytes: number) => void = () => undefined,
+): { body: Readable; contentLength?: number } {
   const header = res.headers['content-length'];
   const contentLength = header !== undefined && /^[0-9]+$/.test(header) ? Number(header) : undefined;
-  return { body: new GuardedBody(res, label, idleTimeoutMs, contentLength), contentLength };
+  return { body: new GuardedBody(res, label, idleTimeoutMs, contentLength, received), contentLength };
 }
 
 const BODY_BUFFER_BYTES = 256 * 1024;
@@ -96,6 +101,7 @@ class GuardedBody extends Transform {
     private readonly label: string,
     private readonly idleTimeoutMs: number,
     private readonly expectedLength: number | undefined,
+    private readonly onReceived: (bytes: number) => void,
   ) {
     // Room for a few socket reads (64 KiB each): the response is not paused and resumed around every one.
     super({ writableHighWaterMark: BODY_BUFFER_BYTES });
@@ -110,6 +116,7 @@ class GuardedBody extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.received += chunk.length;
+    this.onReceived(chunk.length);
     this.armIdleTimer();
     if (this.expectedLength !== undefined && this.received > this.expectedLength) {
       callback(this.lengthMismatch());

@@ -10,6 +10,7 @@ import { PoolKind, UpstreamPools } from './upstream.pool';
 import { NoProxy, ProxySettings } from './upstream.proxy';
 import { parseRetryAfter, RETRY_AFTER_STATUSES } from './upstream.retry-after';
 import { DEFAULT_MAX_CONNECTIONS } from './upstream.url';
+import type { Tracing } from 'src/telemetry';
 
 const USER_AGENT = `ncps/${version}`;
 
@@ -34,6 +35,8 @@ export interface UpstreamHttpOptions {
   ca?: Buffer[];
   /** Most connections per pool to an origin (the upstream's `?max-connections=`); default DEFAULT_MAX_CONNECTIONS. */
   maxConnections?: (origin: string) => number;
+  /** Each exchange is a client span, its trace context sent as `traceparent` (default: not traced). */
+  tracing?: Tracing;
 }
 
 /** A small document's answer; `retryAfterMs` when a 429 or 503 asked to wait (Retry-After). */
@@ -127,7 +130,8 @@ export class UpstreamHttpClient {
       res.destroy();
       throw new UpstreamUnavailableError(`upstream ${context.label}: unsupported Content-Encoding '${encoding}'`, 'unsupported');
     }
-    const guarded = guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs);
+    const received = this.options.metrics.bodyCounter(context.label, context.kind);
+    const guarded = guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs, received);
     return passed === undefined ? guarded : { ...guarded, contentEncoding: passed };
   }
 
@@ -195,6 +199,11 @@ export class UpstreamHttpClient {
     const headers: OutgoingHttpHeaders = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity' };
     const authorization = this.options.authorization(url);
     if (authorization !== undefined) headers.authorization = authorization;
+    // Tracing on: a client span whose traceparent goes out in `headers`. Off: nothing is evaluated.
+    const span = this.options.tracing?.outgoing(`GET ${context.kind}`, 'GET', url, headers, {
+      'ncps.upstream': context.label,
+      'ncps.upstream.kind': context.kind,
+    });
     const route = this.pools.route(url, pool, headers, authorization !== undefined);
     const dialMs = route.proxy ? dialTimeoutMs + headerTimeoutMs : dialTimeoutMs;
     const started = performance.now();
@@ -220,6 +229,7 @@ export class UpstreamHttpClient {
         settled = true;
         clearTimeout(timer);
         metrics.answered(context.label, context.kind, res.statusCode ?? 0, (performance.now() - started) / 1000);
+        span?.answered(res.statusCode ?? 0, res);
         resolve(res);
       });
       // Kept for the request's whole life: an 'error' without a listener would crash the process.
@@ -229,6 +239,7 @@ export class UpstreamHttpClient {
         settled = true;
         const failure = toUpstreamError(error, context.label);
         metrics.failed(context.label, context.kind, failure.reason === 'timeout' ? 'timeout' : 'error');
+        span?.failed(failure);
         reject(failure);
       });
       request.end();

@@ -225,7 +225,7 @@ class TunnelAgent extends HttpAgent {
         ALPNProtocols: ['http/1.1'],
       });
       secure.once('secureConnect', () => finish(null, secure));
-      secure.once('error', (error) => {
+      secure.once('error', (error: Error) => {
         secure.destroy();
         finish(error);
       });

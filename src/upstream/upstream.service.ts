@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { BadRequestError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
+import { Tracing } from 'src/telemetry';
 import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, storePathHash, verifyNarInfo } from 'src/nix';
 import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
 import { UpstreamUnavailableError } from './upstream.errors';
@@ -47,6 +48,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   private readonly keyWarnings: string[];
   private readonly allowedOrigins: ReadonlySet<string>;
   private readonly http: UpstreamHttpClient;
+  private readonly metrics: UpstreamMetrics;
   private readonly netrcFile: string;
   private readonly proxies: ProxySettings;
   private netrc: Netrc | null = null;
@@ -54,7 +56,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   private runningCheck?: Promise<void>;
   private checkTimer?: NodeJS.Timeout;
 
-  constructor(@Inject(NCPS_CONFIG) config: NcpsConfig, registry: Registry) {
+  constructor(@Inject(NCPS_CONFIG) config: NcpsConfig, registry: Registry, @Optional() tracing?: Tracing) {
     const targets = config.upstream.urls.map(parseUpstreamUrl);
     // Also checked when the configuration is built; repeated here so that no other path skips it.
     const { keys, warnings } = upstreamTrust(targets, config.upstream.publicKeys.map(parsePublicKey), config.upstream.allowUnsigned);
@@ -63,16 +65,18 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     this.allowedOrigins = new Set(config.upstream.allowedOrigins.map(parseAllowedOrigin));
     this.netrcFile = config.upstream.netrcFile;
     this.proxies = proxySettings(config.upstream);
+    this.metrics = new UpstreamMetrics(registry, this.upstreams.map((upstream) => upstream.host));
     this.http = new UpstreamHttpClient({
       dialTimeoutMs: config.upstream.dialerTimeoutMs,
       headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
       bodyIdleTimeoutMs: NAR_BODY_IDLE_TIMEOUT_MS,
       authorization: (url) => credentialsFor(url, targets, this.netrc),
       allowedOrigins: this.allowedOrigins,
-      metrics: new UpstreamMetrics(registry),
+      metrics: this.metrics,
       proxies: this.proxies,
       ca: config.upstream.caFile === undefined ? undefined : [readCaFile(config.upstream.caFile)],
       // Several upstreams on one origin (different paths) share its pools: the smallest cap applies.
+      tracing: tracing?.enabled ? tracing : undefined,
       maxConnections: (origin) => Math.min(...targets.filter((target) => target.origin === origin).map((target) => target.maxConnections), DEFAULT_MAX_CONNECTIONS),
     });
   }
@@ -122,6 +126,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     let certain = healthy.length > 0 && healthy.length === this.upstreams.length;
     const found = await firstByPriority(healthy, async (upstream) => {
       const answer = await this.lookup(upstream, hash).catch(() => 'failed' as const);
+      this.metrics.narInfoLookup(upstream.host, typeof answer !== 'string' ? 'hit' : answer === 'absent' ? 'not_found' : 'error');
       if (typeof answer !== 'string') return answer;
       if (answer === 'failed') certain = false;
       return null;

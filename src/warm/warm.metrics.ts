@@ -5,9 +5,10 @@ import { ClosureWalk, PathResult } from './closure-walk';
 const RESULTS: readonly PathResult[] = ['fetched', 'cached', 'failed'];
 
 /**
- * Warming, as it goes: paths finished by result (fetched: something came from upstream; cached:
- * already stored; failed), NAR bytes fetched, warm runs in progress and the paths they still have
- * to do (those discovered so far: a closure grows as it is walked).
+ * Warming, as it goes: paths queued (the roots and the references found), paths finished by result
+ * (fetched: something came from upstream; cached: already stored; failed), NAR bytes fetched, warm
+ * runs in progress and the paths they still have to do (those discovered so far: a closure grows
+ * as it is walked).
  */
 @Injectable()
 export class WarmMetrics {
@@ -15,6 +16,8 @@ export class WarmMetrics {
   private readonly bytes: Counter<never>;
   /** The walks in progress, read on scrape. */
   private readonly walks = new Set<ClosureWalk>();
+  /** Paths queued by the walks that ended (those running are read from them on scrape). */
+  private queuedByEnded = 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -26,6 +29,18 @@ export class WarmMetrics {
     });
     this.bytes = new Counter({ name: 'ncps_warm_bytes_total', help: 'NAR bytes fetched from upstreams by warming', registers });
     const walks = this.walks;
+    const queuedByEnded = () => this.queuedByEnded;
+    new Counter({
+      name: 'ncps_warm_paths_queued_total',
+      help: 'Store paths queued by warm runs: their roots and every reference found (invalid entries included, as failed paths)',
+      registers,
+      collect() {
+        let queued = queuedByEnded();
+        for (const walk of walks) queued += walk.discovered;
+        this.reset();
+        this.inc(queued);
+      },
+    });
     new Gauge({
       name: 'ncps_warm_in_progress',
       help: 'Warm runs in progress in this instance',
@@ -51,7 +66,9 @@ export class WarmMetrics {
   /** Counts `walk` in the gauges until the returned function is called. */
   track(walk: ClosureWalk): () => void {
     this.walks.add(walk);
-    return () => this.walks.delete(walk);
+    return () => {
+      if (this.walks.delete(walk)) this.queuedByEnded += walk.discovered;
+    };
   }
 
   finished(result: PathResult, bytes: number): void {

@@ -112,7 +112,12 @@ describe('config/grafana dashboard and config/prometheus alerts', () => {
     );
     expect(JSON.stringify(dashboard.panels)).not.toMatch(/"uid":"(?!\$\{datasource\})/);
     const titles = dashboard.panels.map((p) => p.title).join('\n');
-    for (const subject of ['Request rate', 'Latency', 'Hit ratio', 'served vs fetched', 'in flight', 'Upstream latency', 'Lock acquisitions', 'Lock failures', 'Lock hold', 'LRU', '--cache-max-size']) {
+    const subjects = [
+      ...['Request rate', 'Latency', 'Hit ratio', 'served vs fetched', 'in flight', 'Upstream latency'],
+      ...['Lock acquisitions', 'Lock failures', 'Lock hold', 'LRU', '--cache-max-size', 'Bytes saved'],
+      ...['Bytes served by source', 'Bytes fetched by upstream', 'Narinfo lookups by upstream', 'Negative-cache hits', 'Warming'],
+    ];
+    for (const subject of subjects) {
       expect(titles).toContain(subject);
     }
   });
@@ -143,6 +148,10 @@ describe('config/grafana dashboard and config/prometheus alerts', () => {
     expect(sample(/^ncps_cache_max_size_bytes 61440$/)).toBeDefined();
     expect(sample(/^ncps_lru_evicted_entries_total\{kind="nar"\} [1-9]/)).toBeDefined();
     expect(sample(/^ncps_upstream_request_duration_seconds_bucket\{/)).toBeDefined();
+    // The per-upstream and bytes-saved panels: narinfo hits came from the cache and from the upstream.
+    expect(sample(/^ncps_cache_served_bytes_total\{kind="narinfo",source="cache"\} [1-9]/)).toBeDefined();
+    expect(sample(/^ncps_upstream_narinfo_lookups_total\{upstream="[^"]+",result="hit"\} 2$/)).toBeDefined();
+    expect(sample(/^ncps_upstream_fetched_bytes_total\{upstream="[^"]+",kind="nar"\} 80000$/)).toBeDefined(); // a and b
   });
 
   it('the alert rules pass promtool check rules', () => {

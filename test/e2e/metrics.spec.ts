@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { LruService } from 'src/lru';
-import { STORED_SAMPLE_TTL_MS } from 'src/metrics/stored.metrics';
+import { STORED_SAMPLE_TTL_MS } from 'src/cache/stored.metrics';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { fakePath, gate } from 'test/support/fake-path';

@@ -69,7 +69,7 @@ export class NcpsProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8');
       let partial = '';
       stream.on('data', (chunk: string) => {

@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { IntegrityError } from './integrity-error';
-import { NarExpectation, checkNar, tooLarge } from './nar-check';
-import type { NarVerifier } from './nar-verifier';
+import { NarExpectation, NarVerifier, checkNar, tooLarge } from './nar-check';
 
 /**
  * The worker: unbzip2-stream's block decoder (pure JS, ~200 ms per 900 kB block, so never on the

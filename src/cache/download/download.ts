@@ -165,7 +165,7 @@ export class Download extends EventEmitter {
       await file?.settled().catch(() => undefined);
       if (fd !== undefined) await closeAsync(fd).catch(() => undefined);
       this.fail(e instanceof Error ? e : new Error(String(e)));
-      throw this.error;
+      throw this.error as Error;
     } finally {
       this.ended = true;
       this.memory = [];
@@ -232,7 +232,8 @@ export class Download extends EventEmitter {
         if (queues.some((queue) => queue.queued >= MAX_BATCH_BYTES)) source.pause();
       });
       finished(source, (e) => {
-        if (failure ?? e) reject(failure ?? e);
+        const error = failure ?? e;
+        if (error) reject(error);
         else resolve();
       });
     });

@@ -19,3 +19,15 @@ export function checkNar(expected: NarExpectation, size: number, digest: Buffer)
   }
   if (!digest.equals(expected.narHash)) throw new IntegrityError('NarHash mismatch');
 }
+
+/**
+ * Checks a compressed NAR while its bytes arrive: `feed` each chunk (resolves once the decoder has
+ * decoded it, so the download follows the decoder's pace), then `finish`. Fails with an IntegrityError as
+ * soon as the output runs past NarSize or the input does not decode, and at the end when the size
+ * or hash differ. `onFailure` hears of a failure the moment it happens, even between two feeds.
+ */
+export interface NarVerifier {
+  feed(chunk: Buffer): Promise<void>;
+  finish(): Promise<void>;
+  abort(): void;
+}

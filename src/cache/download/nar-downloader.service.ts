@@ -1,14 +1,15 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { InstanceIdentity } from 'src/cluster';
 import { NarDownloadRepository, NarFileEntity, NarFileRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarKey, narKeyHash } from 'src/locking';
-import { CacheMetrics } from '../cache.metrics';
 import { parseHash } from 'src/nix';
 import { StoragePort } from 'src/storage';
+import { DISABLED_TRACING, Tracing } from 'src/telemetry';
 import { UpstreamService } from 'src/upstream';
+import { CacheMetrics } from '../cache.metrics';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
@@ -39,6 +40,7 @@ export class NarDownloader {
     private readonly metrics: CacheMetrics,
     private readonly slots: DownloadSlots,
     private readonly identity: InstanceIdentity,
+    @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {}
 
   /**
@@ -77,7 +79,8 @@ export class NarDownloader {
     const hash = narKeyHash(narinfo.url);
     const slot = given ?? (await this.slots.acquire('client'));
     try {
-      await this.locks.withLock(downloadNarKey(hash), this.config.lock.downloadTtlMs, async () => {
+      const ttl = this.config.lock.downloadTtlMs;
+      await this.tracing.span('nar.download', () => this.locks.withLock(downloadNarKey(hash), ttl, async () => {
         // Re-check under the lock: another instance may have stored it while we waited.
         if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
         // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a miss.
@@ -90,12 +93,15 @@ export class NarDownloader {
           download.expectedSize ??= contentLength;
           await download.run(
             body,
-            (path, size) => this.commit(narinfo, path, size),
+            (path, size) => {
+              const traced = { 'ncps.nar.key': narinfo.url, 'ncps.nar.bytes': size };
+              return this.tracing.span('storage.commit', () => this.commit(narinfo, path, size), traced);
+            },
             (bytes) => this.metrics.fetched(bytes),
           );
         });
         this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
-      });
+      }), { 'ncps.nar.key': narinfo.url });
     } catch (e) {
       download.fail(e instanceof Error ? e : new Error(String(e)));
       this.logger.warn({ hash, err: (e as Error).message }, 'NAR download failed; nothing was stored');

@@ -4,22 +4,10 @@ import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import * as lzma from 'lzma-native';
 import { Bzip2Verifier } from './bzip2-verifier';
 import { IntegrityError } from './integrity-error';
-import { NarExpectation, checkNar, tooLarge } from './nar-check';
+import { NarExpectation, NarVerifier, checkNar, tooLarge } from './nar-check';
 import { ZstdDecoder } from './zstd-decoder';
 
-export type { NarExpectation } from './nar-check';
-
-/**
- * Checks a compressed NAR while its bytes arrive: `feed` each chunk (resolves once the decoder has
- * decoded it, so the download follows the decoder's pace), then `finish`. Fails with an IntegrityError as
- * soon as the output runs past NarSize or the input does not decode, and at the end when the size
- * or hash differ. `onFailure` hears of a failure the moment it happens, even between two feeds.
- */
-export interface NarVerifier {
-  feed(chunk: Buffer): Promise<void>;
-  finish(): Promise<void>;
-  abort(): void;
-}
+export type { NarExpectation, NarVerifier } from './nar-check';
 
 const MIN_SLICE = 1024;
 const MAX_SLICE = 64 * 1024;
@@ -92,7 +80,7 @@ class StreamNarVerifier implements NarVerifier {
       const written = new Promise<void>((resolve, reject) => this.decoder.write(piece, (e) => (e ? reject(e) : resolve())));
       await Promise.race([written, this.failure]).catch((e: Error) => {
         this.undecodable(e);
-        throw this.error;
+        throw this.error as IntegrityError;
       });
       const produced = this.decoded - before;
       const next = produced > 0 ? Math.floor((piece.length * OUTPUT_PER_SLICE) / produced) : this.sliceBytes * 2;

@@ -67,8 +67,8 @@ export function preparedQuery(dataSource: DataSource, statement: PreparedStateme
 
 interface Lookup {
   params: readonly unknown[];
-  resolve(rows: unknown[][]): void;
-  reject(error: unknown): void;
+  resolve: (rows: unknown[][]) => void;
+  reject: (error: unknown) => void;
 }
 
 /**

@@ -450,7 +450,7 @@ class RedisLease implements DriverLease {
 async function classify(error: unknown): Promise<'held' | LockBackendError> {
   if (!(error instanceof ExecutionError)) return new LockBackendError(`Redis lock operation failed: ${errorMessage(error)}`, { cause: error });
   const last = error.attempts[error.attempts.length - 1];
-  if (!last) return 'held'; // Redlock refused locally: the lock had already expired.
+  if (last === undefined) return 'held'; // Redlock refused locally: the lock had already expired.
   const stats = await last;
   const failures = [...stats.votesAgainst.values()].filter((vote) => !(vote instanceof ResourceLockedError));
   if (stats.membershipSize - failures.length >= stats.quorumSize) return 'held';

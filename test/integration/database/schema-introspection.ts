@@ -46,9 +46,9 @@ async function describeSqlite(ds: DataSource, table: string): Promise<TableShape
     shape.columns[c.name] = { type: family(c.type), nullable: c.notnull === 0 && c.pk === 0 };
     if (c.pk > 0) shape.primaryKey[c.pk - 1] = c.name;
   }
-  for (const index of (await ds.query(`PRAGMA index_list("${table}")`)) as Array<{ name: string; unique: number; origin: string }>) {
+  for (const index of await ds.query<Array<{ name: string; unique: number; origin: string }>>(`PRAGMA index_list("${table}")`)) {
     if (index.origin === 'pk') continue;
-    const cols = (await ds.query(`PRAGMA index_info("${index.name}")`)) as Array<{ seqno: number; name: string }>;
+    const cols = await ds.query<Array<{ seqno: number; name: string }>>(`PRAGMA index_info("${index.name}")`);
     shape.indexes[index.name] = { columns: cols.sort((a, b) => a.seqno - b.seqno).map((c) => c.name), unique: index.unique === 1 };
   }
   return shape;

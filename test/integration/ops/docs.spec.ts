@@ -23,7 +23,7 @@ const FLAGS = new Set(OPTIONS.map((o) => o.flag));
 const ENVS = new Set(OPTIONS.map((o) => o.env));
 
 /** Words shaped like ncps options (`--cache-...`, `CACHE_...`); a trailing `-`/`_` is a wildcard (`--cache-storage-s3-*`). */
-const FLAG_WORD = /--((?:cache|server|log|prometheus|netrc)-[a-z0-9-]+|config)(?![a-z0-9-])/g;
+const FLAG_WORD = /--((?:cache|server|log|prometheus|netrc|otel)-[a-z0-9-]+|config)(?![a-z0-9-])/g;
 const ENV_WORD = /\b((?:CACHE|SERVER|PROMETHEUS|NETRC|NCPS)_[A-Z0-9_]+|LOG_LEVEL)(?![A-Z0-9_])/g;
 
 function sourceFiles(dir: string): string[] {

@@ -91,9 +91,9 @@ class NotifySocket {
       ' $| = 1; print "listening\\n"; while (1) { my $m; defined(recv($s, $m, 65536, 0)) or die "recv: $!"; $m =~ s/\\n/ /g; print "$m\\n"; }';
     const child = spawn('perl', ['-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
     const socket = new NotifySocket(path, child);
-    child.stdout!.setEncoding('utf8');
+    child.stdout.setEncoding('utf8');
     let partial = '';
-    child.stdout!.on('data', (chunk: string) => {
+    child.stdout.on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
       socket.messages.push(...lines);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Gauge, Registry } from 'prom-client';
-import { DownloadRegistry } from 'src/cache/download/download-registry';
+import { DownloadRegistry } from './download-registry';
 
 /** NAR downloads running in this instance, read from the DownloadRegistry on scrape. */
 @Injectable()
