@@ -57,7 +57,14 @@ async function fill(narinfos: NarInfoRepository, narFiles: NarFileRepository, ro
       // Access times shuffled against insertion order, so neither query can lean on the id order.
       const accessed = base + ((i * 7919) % rows) * 1000;
       const key = keyOf(i);
-      files.push({ key, compression: 'zstd', fileSize: 50_000 + (i % 1000) * 1000, fileHash: null, createdAt: base, lastAccessedAt: accessed });
+      files.push({
+        key,
+        compression: 'zstd',
+        fileSize: 50_000 + (i % 1000) * 1000,
+        fileHash: null,
+        createdAt: base,
+        lastAccessedAt: accessed,
+      });
       infos.push({
         hash: hashOf(i),
         storePath: `/nix/store/${hashOf(i)}-package-${i}`,

@@ -47,7 +47,11 @@ function config(backend: LockBackend, keyPrefix: string, databaseUrl: string): P
 }
 
 /** Times `ops` closures run by `workers` loops; returns per-op latencies (ms) and the wall time (ms). */
-async function measure(workers: number, ops: number, op: (worker: number, i: number) => Promise<unknown>): Promise<{ latencies: number[]; wallMs: number }> {
+async function measure(
+  workers: number,
+  ops: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+): Promise<{ latencies: number[]; wallMs: number }> {
   const latencies: number[] = [];
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -73,7 +77,10 @@ async function bench(backend: LockBackend, databaseUrl: string): Promise<Row[]> 
   const open = (): Promise<LockPort> => createLockPort(config(backend, keyPrefix, databaseUrl), new Registry());
   // Local locks live in one process: its "instances" are one provider.
   const first = await open();
-  const instances = backend === 'local' ? Array<LockPort>(INSTANCES).fill(first) : [first, ...(await Promise.all(Array.from({ length: INSTANCES - 1 }, open)))];
+  const instances =
+    backend === 'local'
+      ? Array<LockPort>(INSTANCES).fill(first)
+      : [first, ...(await Promise.all(Array.from({ length: INSTANCES - 1 }, open)))];
   const empty = async (): Promise<void> => undefined;
   try {
     await measure(1, 200, (_, i) => first.withLock(`download:nar:warm${i}`, 30_000, empty));

@@ -32,7 +32,10 @@ type Section = (typeof SECTIONS)[number];
 function listOption<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
   const raw = process.env[name];
   if (raw === undefined) return [...fallback];
-  const values = raw.split(',').map((v) => v.trim()).filter(Boolean);
+  const values = raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   const unknown = values.filter((v) => !(allowed as readonly string[]).includes(v));
   if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${allowed.join(', ')})`);
   return values as T[];
@@ -247,12 +250,21 @@ const warnings: string[] = [];
 function checkWindow(cell: string, seconds: number): void {
   // wrk's window also holds its connection set-up.
   if (seconds > SECONDS * 1.1 + 0.2) {
-    warnings.push(`${cell}: the ${SECONDS} s window took ${seconds.toFixed(1)} s (the client was not scheduled: machine busy); its figures are not reliable`);
+    warnings.push(
+      `${cell}: the ${SECONDS} s window took ${seconds.toFixed(1)} s (the client was not scheduled: machine busy); its figures are not reliable`,
+    );
   }
 }
 
 async function narinfoHits(dir: string, server: Server, content: HitContent): Promise<WrkResult> {
-  const options = { dir, url: server.url, paths: content.narinfos.map((n) => n.path), connections: NARINFO_CONNECTIONS, serverPids: server.pids, cpu: CLIENT_CPU };
+  const options = {
+    dir,
+    url: server.url,
+    paths: content.narinfos.map((n) => n.path),
+    connections: NARINFO_CONNECTIONS,
+    serverPids: server.pids,
+    cpu: CLIENT_CPU,
+  };
   await wrk({ ...options, seconds: WARM_UP_SECONDS });
   const result = await wrk({ ...options, seconds: SECONDS });
   checkWindow(`narinfo hits on ${server.label}`, result.seconds);
@@ -265,9 +277,24 @@ function narinfoRows(tag: string, ours: WrkResult, theirs: WrkResult): Row[] {
   const perCpu = (r: WrkResult) => r.requests / r.cpuSeconds;
   const cpu = (r: WrkResult) => `${Math.round((100 * r.cpuSeconds) / r.seconds)}% CPU`;
   return [
-    { figure: `${figure}: requests/s`, ncps: `${num(rate(ours))} (${cpu(ours)})`, reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`, ratio: times(rate(ours), rate(theirs)) },
-    { figure: `${figure}: p50 / p99 latency`, ncps: `${ms(ours.p50Ms)} / ${ms(ours.p99Ms)}`, reference: `${ms(theirs.p50Ms)} / ${ms(theirs.p99Ms)}`, ratio: `p99 ${times(ours.p99Ms, theirs.p99Ms)}` },
-    { figure: `${figure}: requests per server CPU-second`, ncps: num(perCpu(ours)), reference: num(perCpu(theirs)), ratio: times(perCpu(ours), perCpu(theirs)) },
+    {
+      figure: `${figure}: requests/s`,
+      ncps: `${num(rate(ours))} (${cpu(ours)})`,
+      reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`,
+      ratio: times(rate(ours), rate(theirs)),
+    },
+    {
+      figure: `${figure}: p50 / p99 latency`,
+      ncps: `${ms(ours.p50Ms)} / ${ms(ours.p99Ms)}`,
+      reference: `${ms(theirs.p50Ms)} / ${ms(theirs.p99Ms)}`,
+      ratio: `p99 ${times(ours.p99Ms, theirs.p99Ms)}`,
+    },
+    {
+      figure: `${figure}: requests per server CPU-second`,
+      ncps: num(perCpu(ours)),
+      reference: num(perCpu(theirs)),
+      ratio: times(perCpu(ours), perCpu(theirs)),
+    },
   ];
 }
 
@@ -290,8 +317,18 @@ function narRows(tag: string, size: number, ours: SpliceResult, theirs: SpliceRe
   const perCpu = (r: SpliceResult) => r.bytes / MB / r.cpuSeconds;
   const cpu = (r: SpliceResult) => `${Math.round((100 * r.cpuSeconds) / r.seconds)}% CPU`;
   return [
-    { figure: `${figure}: MB/s`, ncps: `${num(rate(ours))} (${cpu(ours)})`, reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`, ratio: times(rate(ours), rate(theirs)) },
-    { figure: `${figure}: MB per server CPU-second`, ncps: num(perCpu(ours)), reference: num(perCpu(theirs)), ratio: times(perCpu(ours), perCpu(theirs)) },
+    {
+      figure: `${figure}: MB/s`,
+      ncps: `${num(rate(ours))} (${cpu(ours)})`,
+      reference: `nginx ${num(rate(theirs))} (${cpu(theirs)})`,
+      ratio: times(rate(ours), rate(theirs)),
+    },
+    {
+      figure: `${figure}: MB per server CPU-second`,
+      ncps: num(perCpu(ours)),
+      reference: num(perCpu(theirs)),
+      ratio: times(perCpu(ours), perCpu(theirs)),
+    },
   ];
 }
 
@@ -336,9 +373,24 @@ async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<
     const figure = `${tag}miss, fresh ${sizeName(size)} NAR (median of ${MISSES})`;
     const m = (list: Substitution[], key: keyof Substitution) => median(list.map((s) => s[key]));
     rows.push(
-      { figure: `${figure}: time to the whole NAR`, ncps: ms(m(ours, 'wholeMs')), reference: `upstream ${ms(m(theirs, 'wholeMs'))}`, ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')) },
-      { figure: `${figure}: time to the narinfo`, ncps: ms(m(ours, 'narinfoMs')), reference: ms(m(theirs, 'narinfoMs')), ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')) },
-      { figure: `${figure}: time to the first NAR byte`, ncps: ms(m(ours, 'firstByteMs')), reference: ms(m(theirs, 'firstByteMs')), ratio: added(m(ours, 'firstByteMs'), m(theirs, 'firstByteMs')) },
+      {
+        figure: `${figure}: time to the whole NAR`,
+        ncps: ms(m(ours, 'wholeMs')),
+        reference: `upstream ${ms(m(theirs, 'wholeMs'))}`,
+        ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')),
+      },
+      {
+        figure: `${figure}: time to the narinfo`,
+        ncps: ms(m(ours, 'narinfoMs')),
+        reference: ms(m(theirs, 'narinfoMs')),
+        ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')),
+      },
+      {
+        figure: `${figure}: time to the first NAR byte`,
+        ncps: ms(m(ours, 'firstByteMs')),
+        reference: ms(m(theirs, 'firstByteMs')),
+        ratio: added(m(ours, 'firstByteMs'), m(theirs, 'firstByteMs')),
+      },
     );
   }
   return rows;
@@ -362,7 +414,10 @@ async function memoryRows(dir: string, client: string, upstream: Upstream): Prom
     await expectOk('GET', `${ncps.url}/${path.hash}.narinfo`);
     let peakSampled = 0;
     const sampler = setInterval(() => {
-      memory(ncps.pids[0]).then((m) => (peakSampled = Math.max(peakSampled, m.rss)), () => undefined);
+      memory(ncps.pids[0]).then(
+        (m) => (peakSampled = Math.max(peakSampled, m.rss)),
+        () => undefined,
+      );
     }, RSS_SAMPLE_MS);
     const started = performance.now();
     let result: SpliceResult;
@@ -429,7 +484,10 @@ async function main(): Promise<void> {
       const backend: Backend | undefined = name ? await prepareBackend(name) : undefined;
       const tag = backend ? `[${backend.name}] ` : '';
       try {
-        const ncps = await startNcps(dir, upstream, `ncps-${name ?? 'default'}`, ['--cache-allow-put-verb=true', ...(backend?.flags ?? [])]);
+        const ncps = await startNcps(dir, upstream, `ncps-${name ?? 'default'}`, [
+          '--cache-allow-put-verb=true',
+          ...(backend?.flags ?? []),
+        ]);
         try {
           if (content) await upload(ncps, content);
           if (sections.has('narinfo') && content && nginx) {

@@ -46,9 +46,7 @@ function request(method: string, url: string, body?: Buffer): Promise<number> {
 /** Half random, half runs of one byte, in 64 KiB blocks: zstd has real work and a real gain. */
 function makeNar(): Buffer {
   const block = 64 * 1024;
-  return Buffer.concat(
-    Array.from({ length: NAR_SIZE / block }, (_, i) => (i % 2 ? randomBytes(block) : Buffer.alloc(block, i & 0xff))),
-  );
+  return Buffer.concat(Array.from({ length: NAR_SIZE / block }, (_, i) => (i % 2 ? randomBytes(block) : Buffer.alloc(block, i & 0xff))));
 }
 
 interface Latencies {
@@ -90,7 +88,20 @@ interface Download {
 /** One curl download of `url` with Accept-Encoding: zstd, body discarded. */
 function curlDownload(url: string): Promise<Download> {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '--max-time', '120', '-H', 'Accept-Encoding: zstd', '-o', '/dev/null', '-D', '-', '-w', 'STATS %{size_download} %{time_total}\n', url]);
+    const child = spawn('curl', [
+      '-sS',
+      '--max-time',
+      '120',
+      '-H',
+      'Accept-Encoding: zstd',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '-w',
+      'STATS %{size_download} %{time_total}\n',
+      url,
+    ]);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', reject);
@@ -118,14 +129,33 @@ async function measure(main: string, nar: Buffer): Promise<Result> {
   const base = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [main, 'serve', '--server-addr', `127.0.0.1:${port}`, '--cache-data-dir', dir, '--cache-allow-put-verb',
-      '--cache-hostname', 'bench', '--cache-upstream-url', 'http://127.0.0.1:9', // nothing listens: no upstream traffic
-      '--cache-upstream-public-key', formatPublicKey(generateKeyPair('bench-upstream-1').publicKey), '--log-level', 'warn'],
+    [
+      main,
+      'serve',
+      '--server-addr',
+      `127.0.0.1:${port}`,
+      '--cache-data-dir',
+      dir,
+      '--cache-allow-put-verb',
+      '--cache-hostname',
+      'bench',
+      '--cache-upstream-url',
+      'http://127.0.0.1:9', // nothing listens: no upstream traffic
+      '--cache-upstream-public-key',
+      formatPublicKey(generateKeyPair('bench-upstream-1').publicKey),
+      '--log-level',
+      'warn',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   try {
     const deadline = Date.now() + 30_000;
-    while (!(await request('GET', `${base}/healthz`).then((s) => s === 200, () => false))) {
+    while (
+      !(await request('GET', `${base}/healthz`).then(
+        (s) => s === 200,
+        () => false,
+      ))
+    ) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${main} did not start`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -165,7 +195,10 @@ async function main(): Promise<void> {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const rows: [string, (r: Result) => string][] = [
     ['/healthz idle: p50 / p99 / max', (r) => `${ms(r.idle.p50)} / ${ms(r.idle.p99)} / ${ms(r.idle.max)}`],
-    [`/healthz during ${CLIENTS} zstd downloads: p50 / p99 / max`, (r) => `${ms(r.loaded.p50)} / ${ms(r.loaded.p99)} / ${ms(r.loaded.max)}`],
+    [
+      `/healthz during ${CLIENTS} zstd downloads: p50 / p99 / max`,
+      (r) => `${ms(r.loaded.p50)} / ${ms(r.loaded.p99)} / ${ms(r.loaded.max)}`,
+    ],
     ['/healthz requests during the load', (r) => String(r.loaded.count)],
     ['responses zstd / identity', (r) => `${r.zstdResponses} / ${r.identityResponses}`],
     ['all downloads done in', (r) => `${r.loadSeconds.toFixed(1)} s (slowest ${r.slowestDownload.toFixed(1)} s)`],

@@ -27,7 +27,7 @@ export const BACKEND_DESCRIPTIONS: Record<BackendName, string> = {
   'postgres-locks': 'PostgreSQL advisory locks and database',
   postgres: 'PostgreSQL database',
   mysql: 'MariaDB database',
-  s3: 'S3 storage (s3rver, a child of the bench on the clients\' CPU)',
+  s3: "S3 storage (s3rver, a child of the bench on the clients' CPU)",
 };
 
 const REDIS = process.env.NCPS_BENCH_REDIS ?? '127.0.0.1:6379';

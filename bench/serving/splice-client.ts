@@ -231,8 +231,10 @@ export async function runSpliceClient(binary: string, o: SpliceOptions): Promise
     ...o.serverPids.map(String),
   ];
   const [command, ...rest] = o.cpu === undefined ? args : ['taskset', '-c', o.cpu, ...args];
-  const { stdout } = await run(command, rest, { timeout: (o.seconds + (o.warmUpSeconds ?? 0) + 60) * 1000 }).catch((e: { stderr?: string; message: string }) => {
-    throw new Error(`splice client on ${o.url}: ${e.stderr?.trim() || e.message}`);
-  });
+  const { stdout } = await run(command, rest, { timeout: (o.seconds + (o.warmUpSeconds ?? 0) + 60) * 1000 }).catch(
+    (e: { stderr?: string; message: string }) => {
+      throw new Error(`splice client on ${o.url}: ${e.stderr?.trim() || e.message}`);
+    },
+  );
   return JSON.parse(stdout) as SpliceResult;
 }

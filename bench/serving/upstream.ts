@@ -13,7 +13,13 @@ export const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data
 export const storePathHash = (): string => nix32Encode(randomBytes(20));
 
 /** A narinfo as `nix copy` writes it for an uncompressed NAR, signed by `key`. */
-export function narInfo(key: SecretKey, hash: string, name: string, nar: { hash: string; size: number }, references: string[] = []): string {
+export function narInfo(
+  key: SecretKey,
+  hash: string,
+  name: string,
+  nar: { hash: string; size: number },
+  references: string[] = [],
+): string {
   const info: NarInfo = {
     storePath: `/nix/store/${hash}-${name}`,
     url: `nar/${nar.hash}.nar`,
@@ -49,7 +55,9 @@ export interface MissPath {
 
 export class Upstream {
   readonly key = generateKeyPair('bench-upstream-1');
-  private readonly files = new Map<string, Buffer>([['/nix-cache-info', Buffer.from('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n')]]);
+  private readonly files = new Map<string, Buffer>([
+    ['/nix-cache-info', Buffer.from('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n')],
+  ]);
   private readonly generated = new Map<string, { seed: string; size: number }>();
   private server?: Server;
   url = '';

@@ -6,4 +6,11 @@ import { NegativeNarInfos1764400000000 } from './1764400000000-negative-narinfos
 import { Pins1764500000000 } from './1764500000000-pins';
 
 /** MySQL/MariaDB migrations in the order they apply. */
-export const MYSQL_MIGRATIONS = [InitialSchema1764000000000, NarDownloads1764100000000, NarInfoVerified1764200000000, Artifacts1764300000000, NegativeNarInfos1764400000000, Pins1764500000000];
+export const MYSQL_MIGRATIONS = [
+  InitialSchema1764000000000,
+  NarDownloads1764100000000,
+  NarInfoVerified1764200000000,
+  Artifacts1764300000000,
+  NegativeNarInfos1764400000000,
+  Pins1764500000000,
+];

@@ -46,11 +46,14 @@ export class CacheController {
     let unsatisfiable = false;
     const header = req.headers.range;
     // Without a Range header there is nothing to choose once the size is known: on S3 that saves a HEAD.
-    const pickRange = header === undefined ? undefined : (size: number) => {
-      const r = parseRange(header, size);
-      unsatisfiable = r.kind === 'unsatisfiable';
-      return r.kind === 'range' ? r.range : undefined;
-    };
+    const pickRange =
+      header === undefined
+        ? undefined
+        : (size: number) => {
+            const r = parseRange(header, size);
+            unsatisfiable = r.kind === 'unsatisfiable';
+            return r.kind === 'range' ? r.range : undefined;
+          };
     const body = await this.nars.getNar(name, pickRange);
     markServedSource(reply.raw, body.source);
     reply.header('content-type', NAR_TYPE);

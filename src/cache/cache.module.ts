@@ -32,10 +32,25 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
   // InfoController first: its static routes must not be shadowed by the catch-all :name routes.
   controllers: [InfoController, PeerController, CacheController, ArtifactController],
   providers: [
-    NarInfoService, NarService, AccessTracker, HotRoutes, NarInfoRoutes, DownloadRegistry, NarDownloader, NarInfoFetcher, NegativeNarInfos, PeerStreamService, DownloadSlots, TempSweeper,
-    ArtifactService, ArtifactRoutes,
+    NarInfoService,
+    NarService,
+    AccessTracker,
+    HotRoutes,
+    NarInfoRoutes,
+    DownloadRegistry,
+    NarDownloader,
+    NarInfoFetcher,
+    NegativeNarInfos,
+    PeerStreamService,
+    DownloadSlots,
+    TempSweeper,
+    ArtifactService,
+    ArtifactRoutes,
     // Its metrics (the global MetricsModule's registry): lookups, downloads, stored data and its limit.
-    CacheMetrics, DownloadMetrics, StoredDataMetrics, CacheLimitMetrics,
+    CacheMetrics,
+    DownloadMetrics,
+    StoredDataMetrics,
+    CacheLimitMetrics,
     // Built by hand: its constructor takes a pool size, not a dependency.
     { provide: ZstdEncoderPool, useFactory: () => new ZstdEncoderPool() },
   ],

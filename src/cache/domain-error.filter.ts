@@ -57,6 +57,6 @@ function clientIsGone(req: FastifyRequest, reply: FastifyReply): boolean {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)
-    ? String((error).message)
+    ? String(error.message)
     : String(error);
 }

@@ -13,7 +13,11 @@ import { HotRoutes } from './hot-routes';
 const contexts = () => new RequestContexts(pino({ level: 'silent' }));
 
 const load = (flags: Record<string, unknown>) =>
-  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), { hostname: 'box', tempDir: '/tmp', homeDir: '/home/u' });
+  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
+    hostname: 'box',
+    tempDir: '/tmp',
+    homeDir: '/home/u',
+  });
 
 /** A Fastify server with one hot route, `GET /:name`, answering with `answer`. */
 function serverWith(flags: Record<string, unknown>, answer: (name: string) => Promise<string>): FastifyInstance {
@@ -32,7 +36,11 @@ describe('HotRoutes', () => {
   it('serves reads without a token when no get token is set', async () => {
     const server = serverWith({}, async (name) => `hello ${name}`);
     const res = await server.inject({ method: 'GET', url: '/x' });
-    expect({ status: res.statusCode, body: res.body, type: res.headers['content-type'] }).toEqual({ status: 200, body: 'hello x', type: 'text/x-test' });
+    expect({ status: res.statusCode, body: res.body, type: res.headers['content-type'] }).toEqual({
+      status: 200,
+      body: 'hello x',
+      type: 'text/x-test',
+    });
   });
 
   it('asks for the get token (or the put token) when one is set, before running the handler', async () => {

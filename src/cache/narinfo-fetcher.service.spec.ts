@@ -38,7 +38,10 @@ function fakeLocks(): LockPort {
   return {
     withLock: <T>(key: string, _ttl: number, fn: () => Promise<T>): Promise<T> => {
       const run = (tails.get(key) ?? Promise.resolve()).then(() => fn());
-      tails.set(key, run.catch(() => undefined));
+      tails.set(
+        key,
+        run.catch(() => undefined),
+      );
       return run;
     },
   } as unknown as LockPort;
@@ -90,7 +93,10 @@ describe('NarInfoFetcher', () => {
     // Only its expected rows are used here: nothing is downloaded (every prefetch is dropped).
     downloader = new (NarDownloader as unknown as new (config: NcpsConfig) => NarDownloader)(config);
     const slots = { acquire: async () => null } as unknown as DownloadSlots;
-    const signing = { keyName: 'ours-1', othersOf: (sigs: readonly string[]) => sigs.filter((s) => !s.startsWith('ours-1:')) } as SigningKeyService;
+    const signing = {
+      keyName: 'ours-1',
+      othersOf: (sigs: readonly string[]) => sigs.filter((s) => !s.startsWith('ours-1:')),
+    } as SigningKeyService;
     const negatives = new NegativeNarInfos(config, missRows);
     registry = new Registry();
     const metrics = new CacheMetrics(registry);

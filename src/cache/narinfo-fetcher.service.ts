@@ -104,7 +104,9 @@ export class NarInfoFetcher {
         forget();
       }
       if (negative === 'expired') {
-        await this.negatives.forget(hash).catch((e: Error) => this.logger.warn({ hash, err: e.message }, 'expired narinfo miss not deleted'));
+        await this.negatives
+          .forget(hash)
+          .catch((e: Error) => this.logger.warn({ hash, err: e.message }, 'expired narinfo miss not deleted'));
       }
       return fetched;
     });

@@ -41,11 +41,7 @@ describe('assertTrustedUpload', () => {
     ['unsigned', info, /not signed/],
     ['signed by another key', signedOnlyBy(info, stranger.secretKey), /no signature .* verifies/],
     ['signed by a key of the same name', signedOnlyBy(info, impostor.secretKey), /no signature .* verifies/],
-    [
-      'signed, then altered',
-      { ...signedOnlyBy(info, trusted.secretKey), narSize: info.narSize + 1 },
-      /no signature .* verifies/,
-    ],
+    ['signed, then altered', { ...signedOnlyBy(info, trusted.secretKey), narSize: info.narSize + 1 }, /no signature .* verifies/],
   ])('refuses with 403 a narinfo %s', (_what, narinfo, message) => {
     let thrown: unknown;
     try {

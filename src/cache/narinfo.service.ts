@@ -136,4 +136,3 @@ async function readLimited(body: Readable, maxBytes: number): Promise<string> {
   }
   return Buffer.concat(chunks).toString('utf8');
 }
-

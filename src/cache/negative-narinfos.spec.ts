@@ -26,7 +26,8 @@ function fakeRows() {
 
 describe('NegativeNarInfos', () => {
   let rows: ReturnType<typeof fakeRows>;
-  const make = (ttlMs = TTL_MS) => new NegativeNarInfos({ cache: { negativeTtlMs: ttlMs } } as NcpsConfig, rows as unknown as NegativeNarInfoRepository);
+  const make = (ttlMs = TTL_MS) =>
+    new NegativeNarInfos({ cache: { negativeTtlMs: ttlMs } } as NcpsConfig, rows as unknown as NegativeNarInfoRepository);
 
   beforeEach(() => {
     jest.useFakeTimers({ now: 1_000_000 });
@@ -97,7 +98,10 @@ describe('NegativeNarInfos', () => {
     await expect(sut.remember(A)).resolves.toBeUndefined();
 
     expect(sut.knownHere(A)).toBe(true);
-    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ hash: A, err: 'database is down' }), 'narinfo miss not remembered in the database');
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ hash: A, err: 'database is down' }),
+      'narinfo miss not remembered in the database',
+    );
   });
 
   it('sweeps expired rows when a miss is remembered, at most once a minute', async () => {

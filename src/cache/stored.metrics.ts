@@ -62,7 +62,11 @@ export class StoredDataMetrics {
 
   private async query(): Promise<StoredSample | undefined> {
     try {
-      const [bytes, narinfos, nars] = await Promise.all([this.narFiles.sumStoredBytes(), this.narInfos.count(), this.narFiles.countStored()]);
+      const [bytes, narinfos, nars] = await Promise.all([
+        this.narFiles.sumStoredBytes(),
+        this.narInfos.count(),
+        this.narFiles.countStored(),
+      ]);
       this.last = { bytes, narinfos, nars };
       this.takenAt = Date.now();
     } catch (e) {

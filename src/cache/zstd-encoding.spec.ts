@@ -68,7 +68,8 @@ describe('ZstdEncoderPool', () => {
   it('keeps concurrent streams apart across threads', async () => {
     sut = new ZstdEncoderPool({ workers: 2, streamsPerWorker: 2 });
     const inputs = [0, 1, 2, 3].map((i) => Buffer.from(`stream ${i} `.repeat(50_000 + i * 7_000)));
-    const chunked = (b: Buffer) => Readable.from(Array.from({ length: Math.ceil(b.length / 65536) }, (_, k) => b.subarray(k * 65536, (k + 1) * 65536)));
+    const chunked = (b: Buffer) =>
+      Readable.from(Array.from({ length: Math.ceil(b.length / 65536) }, (_, k) => b.subarray(k * 65536, (k + 1) * 65536)));
 
     const outputs = await Promise.all(inputs.map((b) => collect(sut.encode(chunked(b)))));
 

@@ -13,7 +13,9 @@ const log = (line: string) => void process.stdout.write(`${line}\n`);
 export function registerMigrateData(program: Command, env: NodeJS.ProcessEnv): void {
   program
     .command('migrate-database')
-    .description('Copy all metadata (narinfos, NAR files, config incl. the signing key, pins, listings/logs/realisations) between databases; resumable')
+    .description(
+      'Copy all metadata (narinfos, NAR files, config incl. the signing key, pins, listings/logs/realisations) between databases; resumable',
+    )
     .requiredOption('--from <URL>', 'source database URL (sqlite:PATH, postgresql://..., mysql://...)')
     .requiredOption('--to <URL>', 'target database URL; its schema is migrated first')
     .action(async (opts: { from: string; to: string }) => {

@@ -17,7 +17,13 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
       startupComplete();
       const logger = new Logger('Server');
       logger.log(
-        { url, cache_hostname: config.cache.hostname, storage: config.storage.kind, database: config.database.dialect, lock_backend: config.lock.backend },
+        {
+          url,
+          cache_hostname: config.cache.hostname,
+          storage: config.storage.kind,
+          database: config.database.dialect,
+          lock_backend: config.lock.backend,
+        },
         'ncps is serving',
       );
       exitGracefullyOn(['SIGTERM', 'SIGINT'], app, logger);

@@ -9,13 +9,10 @@ const ANSWER_TIMEOUT_MS = 2_000;
 /** While the check fails, it is repeated this often: a name that resolves late heals on its own. */
 const RECHECK_MS = 30_000;
 export const ADVERTISE_FIX =
-  'set --server-advertise-url to the URL at which the other instances reach this one (its own address, not the load balancer\'s)';
+  "set --server-advertise-url to the URL at which the other instances reach this one (its own address, not the load balancer's)";
 
 export type AdvertiseCheckState =
-  | { state: 'skipped'; reason: string }
-  | { state: 'pending' }
-  | { state: 'ok' }
-  | { state: 'failed'; reason: string };
+  { state: 'skipped'; reason: string } | { state: 'pending' } | { state: 'ok' } | { state: 'failed'; reason: string };
 
 /** What asking `<advertise URL>/_ncps/instance` gave: an HTTP answer, or why there was none. */
 export type SelfCheckAnswer = { status: number; body?: unknown } | { error: string };
@@ -26,7 +23,8 @@ export function judgeSelfCheck(expectedId: string, answer: SelfCheckAnswer): { o
   if (answer.status !== 200) return { ok: false, reason: `answered HTTP ${answer.status}: not an ncps instance, or not this one` };
   const id = (answer.body as { id?: unknown } | undefined)?.id;
   if (id === expectedId) return { ok: true };
-  if (typeof id === 'string') return { ok: false, reason: 'another ncps instance answered (a load balancer, or a name shared by several instances?)' };
+  if (typeof id === 'string')
+    return { ok: false, reason: 'another ncps instance answered (a load balancer, or a name shared by several instances?)' };
   return { ok: false, reason: 'the answer is not an ncps instance id' };
 }
 
@@ -46,7 +44,10 @@ export class AdvertiseCheck implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
     private readonly identity: InstanceIdentity,
   ) {
-    this.current = config.lock.backend === 'local' ? { state: 'skipped', reason: 'local locks: a single instance streams to no one' } : { state: 'pending' };
+    this.current =
+      config.lock.backend === 'local'
+        ? { state: 'skipped', reason: 'local locks: a single instance streams to no one' }
+        : { state: 'pending' };
   }
 
   get state(): AdvertiseCheckState {

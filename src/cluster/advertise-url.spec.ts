@@ -32,10 +32,15 @@ describe('owner references', () => {
   });
 
   it('are a path on the URL, so an earlier version asking for its peer route gets a 404', () => {
-    expect(`${ownerRef('http://a:8501', 'id-1')}/_ncps/downloads/nar/x.nar`).toBe('http://a:8501/_ncps/instance/id-1/_ncps/downloads/nar/x.nar');
+    expect(`${ownerRef('http://a:8501', 'id-1')}/_ncps/downloads/nar/x.nar`).toBe(
+      'http://a:8501/_ncps/instance/id-1/_ncps/downloads/nar/x.nar',
+    );
   });
 
-  it.each(['http://a:8501', 'http://a:8501/_ncps/instance/', 'http://a:8501/_ncps/instance/x/y'])('read %p (an earlier version\'s) as a URL alone', (ref) => {
-    expect(parseOwnerRef(ref)).toEqual({ url: ref });
-  });
+  it.each(['http://a:8501', 'http://a:8501/_ncps/instance/', 'http://a:8501/_ncps/instance/x/y'])(
+    "read %p (an earlier version's) as a URL alone",
+    (ref) => {
+      expect(parseOwnerRef(ref)).toEqual({ url: ref });
+    },
+  );
 });

@@ -44,12 +44,12 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     throw new ConfigError('--cache-lock-backend=redis needs --cache-redis-addrs');
   }
   if (backend === 'redis' && redisAddrs.length > 1 && !bool('cache-redis-redlock-quorum') && num('cache-redis-db') !== 0) {
-    throw new ConfigError('--cache-redis-db must be 0 with a Redis Cluster (several --cache-redis-addrs); set --cache-redis-redlock-quorum if they are independent servers');
+    throw new ConfigError(
+      '--cache-redis-db must be 0 with a Redis Cluster (several --cache-redis-addrs); set --cache-redis-redlock-quorum if they are independent servers',
+    );
   }
   if (backend === 'postgres' && database.dialect !== 'postgres') {
-    throw new ConfigError(
-      `--cache-lock-backend=postgres needs a PostgreSQL database; --cache-database-url is ${database.dialect}`,
-    );
+    throw new ConfigError(`--cache-lock-backend=postgres needs a PostgreSQL database; --cache-database-url is ${database.dialect}`);
   }
   if (backend !== 'local' && database.dialect === 'sqlite') {
     throw new ConfigError(
@@ -143,7 +143,13 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     logLevel: str('log-level') ?? 'info',
     prometheusEnabled: bool('prometheus-enabled'),
     otel: { enabled: bool('otel-enabled'), endpoint: parseOtelEndpoint(str('otel-endpoint')) },
-    server: { host, port, advertiseUrl, shutdownTimeoutMs: num('server-shutdown-timeout'), requestIdleTimeoutMs: num('server-request-idle-timeout') },
+    server: {
+      host,
+      port,
+      advertiseUrl,
+      shutdownTimeoutMs: num('server-shutdown-timeout'),
+      requestIdleTimeoutMs: num('server-request-idle-timeout'),
+    },
     cache: {
       hostname,
       dataDir,
@@ -206,7 +212,9 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
 
 /** The forward proxy options, checked (errors name the option, never a proxy URL: it may carry credentials). */
 function upstreamProxies(values: OptionValues): { httpProxy?: string; httpsProxy?: string; noProxy: string[] } {
-  const proxies: { httpProxy?: string; httpsProxy?: string; noProxy: string[] } = { noProxy: (values['cache-upstream-no-proxy'] as string[] | undefined) ?? [] };
+  const proxies: { httpProxy?: string; httpsProxy?: string; noProxy: string[] } = {
+    noProxy: (values['cache-upstream-no-proxy'] as string[] | undefined) ?? [],
+  };
   for (const [flag, field] of [
     ['cache-upstream-http-proxy', 'httpProxy'],
     ['cache-upstream-https-proxy', 'httpsProxy'],
@@ -266,7 +274,9 @@ export function parseAdvertiseUrl(value: string | undefined): string | undefined
   }
   // At most 200: the announcements store it followed by `/_ncps/instance/<id>` in 255 characters.
   if (!url || !/^https?:$/.test(url.protocol) || url.search || url.hash || value.length > 200) {
-    throw new ConfigError(`--server-advertise-url: "${value}" is not an http(s) URL of at most 200 characters without query or fragment (example: http://ncps-1.internal:8501)`);
+    throw new ConfigError(
+      `--server-advertise-url: "${value}" is not an http(s) URL of at most 200 characters without query or fragment (example: http://ncps-1.internal:8501)`,
+    );
   }
   return value.replace(/\/+$/, '');
 }
@@ -287,9 +297,7 @@ function buildStorage(values: OptionValues, dataDir: string): StorageConfig {
   if (local && bucket) {
     throw new ConfigError('exactly one storage backend: give --cache-storage-local or --cache-storage-s3-bucket, not both');
   }
-  const s3Only = ['endpoint', 'region', 'access-key-id', 'secret-access-key'].filter(
-    (k) => values[`cache-storage-s3-${k}`] !== undefined,
-  );
+  const s3Only = ['endpoint', 'region', 'access-key-id', 'secret-access-key'].filter((k) => values[`cache-storage-s3-${k}`] !== undefined);
   if (!bucket && s3Only.length > 0) {
     throw new ConfigError(`--cache-storage-s3-${s3Only[0]} is set but --cache-storage-s3-bucket is not`);
   }

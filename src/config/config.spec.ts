@@ -130,8 +130,17 @@ describe('validation', () => {
   it('refuses an upstream left without a public key unless it is allowed unsigned', () => {
     const keyless = { 'cache-upstream-url': ['https://a.example/?priority=1'], 'cache-upstream-public-key': [] };
     expect(() => load(keyless)).toThrow(ConfigError);
-    expect(() => load(keyless)).toThrow(/upstream https:\/\/a.example has no public key.*--cache-upstream-allow-unsigned=https:\/\/a.example/);
-    const allowed = load({}, { CACHE_UPSTREAM_URLS: 'https://a.example/?priority=1', CACHE_UPSTREAM_PUBLIC_KEYS: '', CACHE_UPSTREAM_ALLOW_UNSIGNED: 'https://a.example' });
+    expect(() => load(keyless)).toThrow(
+      /upstream https:\/\/a.example has no public key.*--cache-upstream-allow-unsigned=https:\/\/a.example/,
+    );
+    const allowed = load(
+      {},
+      {
+        CACHE_UPSTREAM_URLS: 'https://a.example/?priority=1',
+        CACHE_UPSTREAM_PUBLIC_KEYS: '',
+        CACHE_UPSTREAM_ALLOW_UNSIGNED: 'https://a.example',
+      },
+    );
     expect(allowed.upstream.allowUnsigned).toEqual(['https://a.example']);
     expect(() => load({ ...keyless, 'cache-upstream-allow-unsigned': ['https://b.example'] })).toThrow(/is not one of the upstreams/);
   });
@@ -165,17 +174,26 @@ describe('validation', () => {
 
   it('reads several Redis addresses as one cluster unless --cache-redis-redlock-quorum, and a CA file as TLS', () => {
     const ha = { 'cache-lock-backend': 'redis', 'cache-database-url': 'postgresql://u:p@h/db', 'cache-storage-s3-bucket': 'b' };
-    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2' }).lock.redis).toMatchObject({ addrs: ['a:1', 'b:2'], redlockQuorum: false, useTls: false });
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2' }).lock.redis).toMatchObject({
+      addrs: ['a:1', 'b:2'],
+      redlockQuorum: false,
+      useTls: false,
+    });
     expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2' }, { CACHE_REDIS_REDLOCK_QUORUM: 'true' }).lock.redis.redlockQuorum).toBe(true);
-    expect(load({ ...ha, 'cache-redis-addrs': 'a:1' }, { CACHE_REDIS_CA_FILE: '/etc/ca.pem' }).lock.redis).toMatchObject({ useTls: true, caFile: '/etc/ca.pem' });
-    expect(() => load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3' })).toThrow(/--cache-redis-db must be 0 with a Redis Cluster/);
-    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3', 'cache-redis-redlock-quorum': 'true' }).lock.redis.db).toBe(3);
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1' }, { CACHE_REDIS_CA_FILE: '/etc/ca.pem' }).lock.redis).toMatchObject({
+      useTls: true,
+      caFile: '/etc/ca.pem',
+    });
+    expect(() => load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3' })).toThrow(
+      /--cache-redis-db must be 0 with a Redis Cluster/,
+    );
+    expect(load({ ...ha, 'cache-redis-addrs': 'a:1,b:2', 'cache-redis-db': '3', 'cache-redis-redlock-quorum': 'true' }).lock.redis.db).toBe(
+      3,
+    );
   });
 
   it('refuses postgres locks without a PostgreSQL database', () => {
-    expect(() => load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'mysql://u@h/db' })).toThrow(
-      /needs a PostgreSQL database/,
-    );
+    expect(() => load({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'mysql://u@h/db' })).toThrow(/needs a PostgreSQL database/);
   });
 
   it('switches to redis when redis addresses are given with local locks, and warns', () => {
@@ -252,15 +270,31 @@ describe('the option table and its documents', () => {
 
 describe('upstream proxy options', () => {
   it('reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, else lower case, as Go does', () => {
-    const sut = load({}, { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'http://lower:3128', http_proxy: 'proxy.corp:8080', no_proxy: 'a.example, .b.example' });
-    expect(sut.upstream).toMatchObject({ httpsProxy: 'http://upper:3128', httpProxy: 'proxy.corp:8080', noProxy: ['a.example', '.b.example'] });
+    const sut = load(
+      {},
+      {
+        HTTPS_PROXY: 'http://upper:3128',
+        https_proxy: 'http://lower:3128',
+        http_proxy: 'proxy.corp:8080',
+        no_proxy: 'a.example, .b.example',
+      },
+    );
+    expect(sut.upstream).toMatchObject({
+      httpsProxy: 'http://upper:3128',
+      httpProxy: 'proxy.corp:8080',
+      noProxy: ['a.example', '.b.example'],
+    });
     const none = load({}, {}).upstream;
     expect([none.httpProxy, none.httpsProxy, none.noProxy]).toEqual([undefined, undefined, []]);
   });
 
   it('lets the flag win over the environment, and refuses an unusable proxy without echoing it', () => {
-    expect(load({ 'cache-upstream-https-proxy': 'http://flag:1' }, { HTTPS_PROXY: 'http://env:2' }).upstream.httpsProxy).toBe('http://flag:1');
-    expect(() => load({}, { http_proxy: 'https://u:hunter2@proxy.corp' })).toThrow(/^--cache-upstream-http-proxy: https proxies are not supported/);
+    expect(load({ 'cache-upstream-https-proxy': 'http://flag:1' }, { HTTPS_PROXY: 'http://env:2' }).upstream.httpsProxy).toBe(
+      'http://flag:1',
+    );
+    expect(() => load({}, { http_proxy: 'https://u:hunter2@proxy.corp' })).toThrow(
+      /^--cache-upstream-http-proxy: https proxies are not supported/,
+    );
     expect(() => load({}, { http_proxy: 'https://u:hunter2@proxy.corp' })).not.toThrow('hunter2');
     expect(() => load({}, { NO_PROXY: '10.0.0.0/99' })).toThrow('--cache-upstream-no-proxy: "10.0.0.0/99"');
   });

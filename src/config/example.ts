@@ -43,7 +43,9 @@ function render(tree: Tree, indent: string): string[] {
       // Booleans and numbers are written as YAML scalars of their type, the rest as text.
       const typed = node.kind === 'boolean' || node.kind === 'integer' || node.kind === 'list';
       const value = typed ? parseOptionValue(node, node.default) : node.default;
-      const text = stringify({ [name]: value }).trimEnd().split('\n');
+      const text = stringify({ [name]: value })
+        .trimEnd()
+        .split('\n');
       lines.push(...text.map((l) => `${indent}${l}`));
     }
   }

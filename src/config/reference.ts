@@ -16,7 +16,9 @@ export function renderConfigurationReference(): string {
   for (const group of OPTION_GROUPS) {
     lines.push(`## ${group.title}`, '', '| flag | config key | environment | default | description |', '|---|---|---|---|---|');
     for (const o of group.options) {
-      lines.push(`| \`--${o.flag}\` | ${o.key ? `\`${o.key}\`` : '—'} | ${[o.env, ...(o.alsoEnv ?? [])].map((name) => `\`${name}\``).join(', ')} | ${defaultCell(o)} | ${escape(describe(o))} |`);
+      lines.push(
+        `| \`--${o.flag}\` | ${o.key ? `\`${o.key}\`` : '—'} | ${[o.env, ...(o.alsoEnv ?? [])].map((name) => `\`${name}\``).join(', ')} | ${defaultCell(o)} | ${escape(describe(o))} |`,
+      );
     }
     lines.push('');
   }

@@ -3,7 +3,12 @@ import { dataSourceOptions } from './data-source';
 
 describe('dataSourceOptions', () => {
   it('maps the PostgreSQL URL and pool sizes onto pg', () => {
-    const sut = dataSourceOptions({ url: 'postgres://ncps:pw@db:5433/ncps?sslmode=require', dialect: 'postgres', poolMaxOpen: 25, poolMaxIdle: 5 });
+    const sut = dataSourceOptions({
+      url: 'postgres://ncps:pw@db:5433/ncps?sslmode=require',
+      dialect: 'postgres',
+      poolMaxOpen: 25,
+      poolMaxIdle: 5,
+    });
 
     expect(sut).toMatchObject({
       type: 'postgres',
@@ -19,7 +24,12 @@ describe('dataSourceOptions', () => {
   });
 
   it('maps the MySQL URL and pool sizes onto mysql2', () => {
-    const sut = dataSourceOptions({ url: 'mysql://root@db/ncps?socket=/run/mysqld/mysqld.sock', dialect: 'mysql', poolMaxOpen: 10, poolMaxIdle: 20 });
+    const sut = dataSourceOptions({
+      url: 'mysql://root@db/ncps?socket=/run/mysqld/mysqld.sock',
+      dialect: 'mysql',
+      poolMaxOpen: 10,
+      poolMaxIdle: 20,
+    });
 
     expect(sut).toMatchObject({
       type: 'mysql',
@@ -35,7 +45,8 @@ describe('dataSourceOptions', () => {
   });
 
   it('reports a bad URL as a configuration error that shows the URL without its password', () => {
-    const sut = () => dataSourceOptions({ url: 'postgres://ncps:hunter2@db/ncps?sslmode=maybe', dialect: 'postgres', poolMaxOpen: 1, poolMaxIdle: 1 });
+    const sut = () =>
+      dataSourceOptions({ url: 'postgres://ncps:hunter2@db/ncps?sslmode=maybe', dialect: 'postgres', poolMaxOpen: 1, poolMaxIdle: 1 });
 
     expect(sut).toThrow(ConfigError);
     expect(sut).toThrow('database URL postgres://ncps:***@db/ncps?sslmode=maybe: sslmode must be one of');

@@ -13,7 +13,14 @@ import { NarDownloadRepository } from './repositories/nar-download.repository';
 import { NegativeNarInfoRepository } from './repositories/negative-narinfo.repository';
 import { ArtifactRepository } from './repositories/artifact.repository';
 
-const REPOSITORIES = [NarInfoRepository, NarFileRepository, ConfigRepository, NarDownloadRepository, NegativeNarInfoRepository, ArtifactRepository];
+const REPOSITORIES = [
+  NarInfoRepository,
+  NarFileRepository,
+  ConfigRepository,
+  NarDownloadRepository,
+  NegativeNarInfoRepository,
+  ArtifactRepository,
+];
 
 /** Connects to the configured database, applies pending migrations at start, exposes repositories. */
 @Module({

@@ -83,7 +83,7 @@ async function copy(source: DataSource, target: DataSource, batchSize: number, l
 /** As copyById, with the path (the table's key) as the cursor. */
 async function copyArtifacts(from: ArtifactRepository, to: ArtifactRepository, batchSize: number, log: (m: string) => void): Promise<void> {
   let copied = 0;
-  for (let afterPath = ''; ; ) {
+  for (let afterPath = ''; ;) {
     const page = await from.pageAfterPath(afterPath, batchSize);
     if (page.length === 0) break;
     await to.insertManyIfAbsent(page);
@@ -106,7 +106,7 @@ async function copyById<Row extends { id: number }>(
   log: (m: string) => void,
 ): Promise<void> {
   let copied = 0;
-  for (let afterId = 0; ; ) {
+  for (let afterId = 0; ;) {
     const page = await from.pageAfterId(afterId, batchSize);
     if (page.length === 0) break;
     // Ids are the target's own; rows are matched by their natural key.
@@ -133,7 +133,9 @@ async function verify(source: DataSource, target: DataSource, log: (m: string) =
   }
   const short = Object.entries(report).filter(([, c]) => c.target < c.source);
   if (short.length > 0) {
-    throw new Error(`the target has fewer rows than the source: ${short.map(([table, c]) => `${table} ${c.target} < ${c.source}`).join(', ')}`);
+    throw new Error(
+      `the target has fewer rows than the source: ${short.map(([table, c]) => `${table} ${c.target} < ${c.source}`).join(', ')}`,
+    );
   }
   return report;
 }

@@ -6,13 +6,10 @@ function driverError(code: string): QueryFailedError {
 }
 
 describe('isRetryableDatabaseError', () => {
-  it.each(['40001', '40P01', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT'])(
-    'retries %s',
-    (code) => {
-      expect(isRetryableDatabaseError(driverError(code))).toBe(true);
-      expect(isRetryableDatabaseError(Object.assign(new Error(), { code }))).toBe(true);
-    },
-  );
+  it.each(['40001', '40P01', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT'])('retries %s', (code) => {
+    expect(isRetryableDatabaseError(driverError(code))).toBe(true);
+    expect(isRetryableDatabaseError(Object.assign(new Error(), { code }))).toBe(true);
+  });
 
   it.each(['23505', 'ER_DUP_ENTRY', 'SQLITE_CONSTRAINT_UNIQUE', 'ECONNREFUSED'])('does not retry %s', (code) => {
     expect(isRetryableDatabaseError(driverError(code))).toBe(false);

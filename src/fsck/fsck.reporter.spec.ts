@@ -15,7 +15,12 @@ function output(isTTY: boolean) {
 function summaryWith(found: number, repaired: number): FsckSummary {
   const byKind = Object.fromEntries(FINDING_KINDS.map((kind) => [kind, { found: 0, repaired: 0 }])) as FsckSummary['byKind'];
   byKind['orphan-object'] = { found, repaired };
-  const finding = { kind: 'orphan-object' as const, key: 'nar/a.nar.xz', detail: 'neither', outcome: repaired ? ('repaired' as const) : ('found' as const) };
+  const finding = {
+    kind: 'orphan-object' as const,
+    key: 'nar/a.nar.xz',
+    detail: 'neither',
+    outcome: repaired ? ('repaired' as const) : ('found' as const),
+  };
   return {
     clean: found === repaired,
     counts: { narFiles: 2, narinfos: 3, objects: 4, bytesVerified: 0, unverifiable: 0 },
@@ -47,7 +52,13 @@ describe('FsckReporter', () => {
     const { out, written } = output(false);
     const sut = new FsckReporter(out, false);
 
-    sut.finding({ kind: 'missing-object', key: 'nar/a.nar.xz', detail: 'gone', outcome: 'in-use', action: 'being downloaded or uploaded; left alone' });
+    sut.finding({
+      kind: 'missing-object',
+      key: 'nar/a.nar.xz',
+      detail: 'gone',
+      outcome: 'in-use',
+      action: 'being downloaded or uploaded; left alone',
+    });
     sut.summary(summaryWith(0, 0), { repair: true, verifyContent: true });
 
     expect(written.stdout).toBe(

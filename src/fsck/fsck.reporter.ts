@@ -49,7 +49,16 @@ export class FsckReporter implements FsckListener {
     this.clearProgress();
     if (this.json) {
       const byKind = Object.fromEntries(FINDING_KINDS.map((kind) => [kind, summary.byKind[kind]]));
-      const report = { clean: summary.clean, repair: options.repair, verifyContent: options.verifyContent, left: summary.left, counts: summary.counts, byKind, findings: summary.findings, findingsTruncated: summary.findingsTruncated };
+      const report = {
+        clean: summary.clean,
+        repair: options.repair,
+        verifyContent: options.verifyContent,
+        left: summary.left,
+        counts: summary.counts,
+        byKind,
+        findings: summary.findings,
+        findingsTruncated: summary.findingsTruncated,
+      };
       this.out.stdout.write(`${JSON.stringify(report)}\n`);
       return;
     }

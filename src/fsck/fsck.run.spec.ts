@@ -204,7 +204,12 @@ describe('FsckRun', () => {
 
   it('checks an uncompressed NAR against its NarHash, not a FileHash', async () => {
     const bytes = Buffer.from('plain nar');
-    storeNar(1, bytes, { compression: 'none', narHash: fileHashOf(bytes), narSize: bytes.length, fileHash: fileHashOf(Buffer.from('other')) });
+    storeNar(1, bytes, {
+      compression: 'none',
+      narHash: fileHashOf(bytes),
+      narSize: bytes.length,
+      fileHash: fileHashOf(Buffer.from('other')),
+    });
     Object.assign(db.files[0], { compression: 'none', fileHash: fileHashOf(Buffer.from('other')) });
 
     expect((await sut({ verifyContent: true }).run()).clean).toBe(true);

@@ -104,7 +104,8 @@ export class FsckRun {
       if (row.lastAccessedAt >= this.now() - UPLOAD_GRACE_MS) return; // an upload whose narinfo may still come
       return this.found('unreferenced-nar', key, `no narinfo points at it (${object.size} bytes)`, () => this.deleteUnreferencedNar(key));
     }
-    if (this.options.verifyContent) await this.verify(key, expectedFileHash(row.compression, row.fileHash, narinfo), () => this.deleteNar(key));
+    if (this.options.verifyContent)
+      await this.verify(key, expectedFileHash(row.compression, row.fileHash, narinfo), () => this.deleteNar(key));
   }
 
   private async checkUploadedNarInfos(): Promise<void> {
@@ -160,8 +161,11 @@ export class FsckRun {
     }
     const fileHash = expectedFileHash(narinfo.compression, null, narinfo);
     if (this.options.verifyContent && !(await this.verify(key, fileHash, () => this.deleteNar(key)))) return;
-    await this.found('untracked-object', key, `a narinfo points at it (${size} bytes) but it has no nar_files row, so the LRU never sees it`, () =>
-      this.recordUntracked(key, narinfo, fileHash),
+    await this.found(
+      'untracked-object',
+      key,
+      `a narinfo points at it (${size} bytes) but it has no nar_files row, so the LRU never sees it`,
+      () => this.recordUntracked(key, narinfo, fileHash),
     );
   }
 
@@ -275,7 +279,12 @@ export class FsckRun {
   }
 
   /** Runs `check` over `items`, CONCURRENCY at a time, reporting progress; the first error stops it. */
-  private async sweep<T>(phase: FsckPhase, items: AsyncIterable<T>, total: number | undefined, check: (item: T) => Promise<void>): Promise<void> {
+  private async sweep<T>(
+    phase: FsckPhase,
+    items: AsyncIterable<T>,
+    total: number | undefined,
+    check: (item: T) => Promise<void>,
+  ): Promise<void> {
     const iterator = items[Symbol.asyncIterator]();
     let done = 0;
     let failed = false;
@@ -299,7 +308,7 @@ export class FsckRun {
 
 /** Rows in id order, a batch at a time (rows deleted meanwhile are simply not seen). */
 async function* pages<T extends { id: number }>(page: (afterId: number, limit: number) => Promise<T[]>): AsyncGenerator<T> {
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const rows = await page(after, BATCH_SIZE);
     yield* rows;
     if (rows.length < BATCH_SIZE) return;
@@ -316,7 +325,11 @@ function expectedFileSize(narinfo: Pick<NarInfoEntity, 'compression' | 'fileSize
  * The hash the stored bytes must have. An uncompressed NAR is stored under its NarHash and was checked
  * against it (a FileHash there is not covered by the signature); a compressed one against its FileHash.
  */
-function expectedFileHash(compression: string, rowFileHash: string | null, narinfo: Pick<NarInfoEntity, 'fileHash' | 'narHash'> | null): string | null {
+function expectedFileHash(
+  compression: string,
+  rowFileHash: string | null,
+  narinfo: Pick<NarInfoEntity, 'fileHash' | 'narHash'> | null,
+): string | null {
   if (compression === 'none' && narinfo) return narinfo.narHash;
   return rowFileHash ?? narinfo?.fileHash ?? null;
 }

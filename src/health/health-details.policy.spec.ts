@@ -22,8 +22,10 @@ describe('HealthDetailsPolicy', () => {
 
   it('allows the get token or the put token, as Bearer or Basic, from anywhere', () => {
     const sut = new HealthDetailsPolicy(config([], 'r', 'w'));
-    for (const auth of ['Bearer r', 'Bearer w', basic('r'), basic('w')]) expect([auth, sut.allows(request('203.0.113.9', auth))]).toEqual([auth, true]);
-    for (const auth of [undefined, 'Bearer x', 'Bearer', basic(''), 'r']) expect([auth, sut.allows(request('203.0.113.9', auth))]).toEqual([auth, false]);
+    for (const auth of ['Bearer r', 'Bearer w', basic('r'), basic('w')])
+      expect([auth, sut.allows(request('203.0.113.9', auth))]).toEqual([auth, true]);
+    for (const auth of [undefined, 'Bearer x', 'Bearer', basic(''), 'r'])
+      expect([auth, sut.allows(request('203.0.113.9', auth))]).toEqual([auth, false]);
   });
 
   it('allows no one by token when no token is configured (an empty password must not match)', () => {

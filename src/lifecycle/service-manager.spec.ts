@@ -20,7 +20,9 @@ describe('notifyReady', () => {
 
   it('warns, without failing, when systemd-notify is missing', async () => {
     await notifyReady({ NOTIFY_SOCKET: '/run/nothing.sock', PATH: '/nonexistent' }, 'serving');
-    expect(warnings).toEqual([[{ error: 'NOTIFY_SOCKET is set but systemd-notify is not installed' }, 'could not notify systemd that ncps is ready']]);
+    expect(warnings).toEqual([
+      [{ error: 'NOTIFY_SOCKET is set but systemd-notify is not installed' }, 'could not notify systemd that ncps is ready'],
+    ]);
   });
 
   it('warns when systemd does not take the message', async () => {

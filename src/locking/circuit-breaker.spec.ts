@@ -8,7 +8,9 @@ describe('CircuitBreaker', () => {
   beforeEach(() => {
     now = 1_000;
     changes = [];
-    sut = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 500, now: () => now }, (state, previous) => changes.push([state, previous]));
+    sut = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 500, now: () => now }, (state, previous) =>
+      changes.push([state, previous]),
+    );
   });
 
   const fail = (times: number): void => {

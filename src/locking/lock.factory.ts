@@ -37,10 +37,12 @@ export async function createLockPort(
   // a single instance on local locks never pays for them in start-up time or memory.
   const distributed = async (driver: LockDriver): Promise<LockPort> => {
     const { DistributedLock } = await import('./providers/distributed.lock');
-    metrics.prime(
-      lock.allowDegradedMode ? ['distributed', 'degraded'] : ['distributed'],
-      ['timeout', `${driver.backend}_error`, 'circuit_breaker', 'lost'],
-    );
+    metrics.prime(lock.allowDegradedMode ? ['distributed', 'degraded'] : ['distributed'], [
+      'timeout',
+      `${driver.backend}_error`,
+      'circuit_breaker',
+      'lost',
+    ]);
     const port = new DistributedLock(driver, telemetry, {
       allowDegradedMode: lock.allowDegradedMode,
       retry: lock.retry,

@@ -39,7 +39,11 @@ describe('LockHealthIndicator', () => {
   });
 
   it('is up but degraded when the backend is unreachable and degraded mode is allowed', async () => {
-    const sut = new LockHealthIndicator(fakeLock({ backend: 'redis', mode: 'degraded', reachable: false }, 'Redis unreachable'), health, config(true));
+    const sut = new LockHealthIndicator(
+      fakeLock({ backend: 'redis', mode: 'degraded', reachable: false }, 'Redis unreachable'),
+      health,
+      config(true),
+    );
     await expect(sut.isHealthy()).resolves.toEqual({
       locks: { status: 'up', backend: 'redis', mode: 'degraded', reachable: false, detail: 'Redis unreachable' },
     });

@@ -30,7 +30,14 @@ describe('loggerOptions', () => {
   it('writes JSON lines with level names and ISO times when not on a terminal', () => {
     const { logger, lines } = capture();
     logger.info({ hash: 'abc' }, 'acquired download lock');
-    expect(lines).toEqual([expect.objectContaining({ level: 'info', msg: 'acquired download lock', hash: 'abc', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        msg: 'acquired download lock',
+        hash: 'abc',
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      }),
+    ]);
   });
 
   it('pretty-prints on a terminal', () => {
@@ -40,9 +47,15 @@ describe('loggerOptions', () => {
 
   it('masks secret values in every line and censors the Authorization header', () => {
     const { logger, lines } = capture();
-    logger.error({ err: new Error('upstream said: bad token token-value-123'), req: { headers: { authorization: 'Bearer anything' } } }, 'failed');
+    logger.error(
+      { err: new Error('upstream said: bad token token-value-123'), req: { headers: { authorization: 'Bearer anything' } } },
+      'failed',
+    );
     expect(JSON.stringify(lines)).not.toContain('token-value-123');
-    expect(lines[0]).toMatchObject({ err: { message: 'upstream said: bad token [redacted]' }, req: { headers: { authorization: '[redacted]' } } });
+    expect(lines[0]).toMatchObject({
+      err: { message: 'upstream said: bad token [redacted]' },
+      req: { headers: { authorization: '[redacted]' } },
+    });
   });
 
   it('logs a client hang-up at info, never as an error', () => {

@@ -46,7 +46,12 @@ export function loggerOptions(
     ? {
         transport: {
           target: 'pino-pretty',
-          options: { colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname,context', messageFormat: '{if context}{context}: {end}{msg}' },
+          options: {
+            colorize: true,
+            translateTime: 'SYS:standard',
+            ignore: 'pid,hostname,context',
+            messageFormat: '{if context}{context}: {end}{msg}',
+          },
         },
       }
     : // Level names and ISO times: what `grep`, jq and log shippers expect (the seed's lines use "level":"info").

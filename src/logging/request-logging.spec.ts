@@ -13,12 +13,17 @@ type Line = Record<string, unknown> & { level: string; msg: string };
 
 /** A server whose requests are logged as `ncps serve` logs them at `level`, into `lines`. */
 function serverAt(level: string): { server: FastifyInstance; lines: Line[] } {
-  const config = buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], 'log-level': level, 'cache-get-token': 'token-value-123' }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
-  const { customLogLevel, customSuccessMessage, customErrorMessage, autoLogging, ...options } = loggerOptions(config, { tty: false }).pinoHttp;
+  const config = buildConfig(
+    resolveOptions({ flags: { 'cache-upstream-url': [], 'log-level': level, 'cache-get-token': 'token-value-123' }, env: {} }),
+    {
+      hostname: 'box',
+      tempDir: '/tmp',
+      homeDir: '/home/u',
+    },
+  );
+  const { customLogLevel, customSuccessMessage, customErrorMessage, autoLogging, ...options } = loggerOptions(config, {
+    tty: false,
+  }).pinoHttp;
   const lines: Line[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {

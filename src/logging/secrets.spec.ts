@@ -3,11 +3,20 @@ import { resolveOptions } from 'src/config/resolve';
 import { MASK, MIN_MASKED_SECRET_LENGTH, secretMasker, secretValues } from './secrets';
 
 const load = (flags: Record<string, unknown>) =>
-  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), { hostname: 'box', tempDir: '/tmp', homeDir: '/home/u' });
+  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
+    hostname: 'box',
+    tempDir: '/tmp',
+    homeDir: '/home/u',
+  });
 
 describe('secretValues', () => {
   it('collects the passwords of proxy URLs', () => {
-    const sut = secretValues(load({ 'cache-upstream-http-proxy': 'http://me:plain%2Fpass@proxy:3128', 'cache-upstream-https-proxy': 'http://me:tunnel-pass@proxy:3129' }));
+    const sut = secretValues(
+      load({
+        'cache-upstream-http-proxy': 'http://me:plain%2Fpass@proxy:3128',
+        'cache-upstream-https-proxy': 'http://me:tunnel-pass@proxy:3129',
+      }),
+    );
     expect(sut).toEqual(expect.arrayContaining(['plain%2Fpass', 'plain/pass', 'tunnel-pass']));
   });
 

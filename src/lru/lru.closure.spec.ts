@@ -28,7 +28,13 @@ describe('EvictionOrder', () => {
   it('releases what nothing refers to, oldest first (ties by id), and a dependency when its last referrer goes', () => {
     const sut = new EvictionOrder();
     const stored = { top: ['mid', 'lib'], mid: ['lib'], lib: [], old: [], tie: [] };
-    sut.add([candidate('lib', 1), candidate('mid', 2, ['lib']), candidate('old', 3), candidate('tie', 3, [], 0), candidate('top', 9, ['mid', 'lib'])]);
+    sut.add([
+      candidate('lib', 1),
+      candidate('mid', 2, ['lib']),
+      candidate('old', 3),
+      candidate('tie', 3, [], 0),
+      candidate('top', 9, ['mid', 'lib']),
+    ]);
     count(sut, stored);
 
     expect(drain(sut)).toEqual(['tie', 'old', 'top', 'mid', 'lib']);

@@ -58,7 +58,9 @@ export class EvictionOrder {
   }
 
   endCount(): void {
-    this.released = [...this.entries.values()].filter((e) => !e.evicted && e.referrers === 0).sort((a, b) => older(b.candidate, a.candidate));
+    this.released = [...this.entries.values()]
+      .filter((e) => !e.evicted && e.referrers === 0)
+      .sort((a, b) => older(b.candidate, a.candidate));
   }
 
   /** The next candidate to evict, or undefined when every one left is still referred to. */
@@ -85,7 +87,10 @@ export class EvictionOrder {
    * upload could) or come from narinfos stored during the run can hold them then.
    */
   waiting(): EvictionCandidate[] {
-    return [...this.entries.values()].filter((e) => !e.evicted).map((e) => e.candidate).sort(older);
+    return [...this.entries.values()]
+      .filter((e) => !e.evicted)
+      .map((e) => e.candidate)
+      .sort(older);
   }
 
   /** Candidates read so far and not evicted: what a count must be made for. */

@@ -29,9 +29,7 @@ class FakeCache {
   }
 
   private lruOrder() {
-    return [...this.narInfos]
-      .map(([hash, n]) => ({ hash, ...n }))
-      .sort((a, b) => a.lastAccessedAt - b.lastAccessedAt || a.id - b.id);
+    return [...this.narInfos].map(([hash, n]) => ({ hash, ...n })).sort((a, b) => a.lastAccessedAt - b.lastAccessedAt || a.id - b.id);
   }
 
   narFile(key: string, fileSize: number, lastAccessedAt = 0): this {
@@ -135,9 +133,12 @@ describe('LruService', () => {
 
   it('evicts the least recently used narinfos and their NARs until the size is within the limit', async () => {
     const cache = new FakeCache()
-      .narInfo('old', nar('a'), 1).narFile(nar('a'), 100)
-      .narInfo('mid', nar('b'), 2).narFile(nar('b'), 100)
-      .narInfo('new', nar('c'), 3).narFile(nar('c'), 100);
+      .narInfo('old', nar('a'), 1)
+      .narFile(nar('a'), 100)
+      .narInfo('mid', nar('b'), 2)
+      .narFile(nar('b'), 100)
+      .narInfo('new', nar('c'), 3)
+      .narFile(nar('c'), 100);
     const sut = cache.service(150);
 
     const result = await sut.runOnce();
@@ -157,9 +158,12 @@ describe('LruService', () => {
 
   it('stops as soon as the size is within the limit', async () => {
     const cache = new FakeCache()
-      .narInfo('old', nar('a'), 1).narFile(nar('a'), 100)
-      .narInfo('mid', nar('b'), 2).narFile(nar('b'), 100)
-      .narInfo('new', nar('c'), 3).narFile(nar('c'), 100);
+      .narInfo('old', nar('a'), 1)
+      .narFile(nar('a'), 100)
+      .narInfo('mid', nar('b'), 2)
+      .narFile(nar('b'), 100)
+      .narInfo('new', nar('c'), 3)
+      .narFile(nar('c'), 100);
     const sut = cache.service(200);
 
     await sut.runOnce();
@@ -173,7 +177,8 @@ describe('LruService', () => {
       .narInfo('first', nar('shared'), 1)
       .narInfo('second', nar('shared'), 2)
       .narFile(nar('shared'), 100)
-      .narInfo('other', nar('b'), 3).narFile(nar('b'), 100);
+      .narInfo('other', nar('b'), 3)
+      .narFile(nar('b'), 100);
 
     const partial = await cache.service(199).runOnce();
     expect(partial).toMatchObject({ evictedEntries: 2, evictedNarFiles: 1, evictedBytes: 100, sizeAfter: 100 });
@@ -229,7 +234,8 @@ describe('LruService', () => {
   it('evicts NAR files no narinfo points at first, oldest first, but not fresh uploads still awaiting their narinfo', async () => {
     const now = Date.now();
     const cache = new FakeCache()
-      .narInfo('used', nar('used'), 1).narFile(nar('used'), 100, 1)
+      .narInfo('used', nar('used'), 1)
+      .narFile(nar('used'), 100, 1)
       .narFile(nar('orphan-new'), 100, now - UPLOAD_GRACE_MS - 1_000)
       .narFile(nar('orphan-old'), 100, now - UPLOAD_GRACE_MS - 2_000)
       .narFile(nar('uploading'), 100, now);
@@ -246,9 +252,12 @@ describe('LruService', () => {
 
   it('leaves a NAR whose reader outlasts the wait for the next run and goes on with the others', async () => {
     const cache = new FakeCache()
-      .narInfo('busy', nar('busy'), 1).narFile(nar('busy'), 100)
-      .narInfo('idle', nar('idle'), 2).narFile(nar('idle'), 100)
-      .narInfo('new', nar('c'), 3).narFile(nar('c'), 100);
+      .narInfo('busy', nar('busy'), 1)
+      .narFile(nar('busy'), 100)
+      .narInfo('idle', nar('idle'), 2)
+      .narFile(nar('idle'), 100)
+      .narInfo('new', nar('c'), 3)
+      .narFile(nar('c'), 100);
     cache.busyReaders.add('cache:nar:busy');
 
     const result = await cache.service(200).runOnce();
@@ -261,9 +270,7 @@ describe('LruService', () => {
   });
 
   it('stops between two evictions once the LRU lock is lost', async () => {
-    const cache = new FakeCache()
-      .narInfo('old', nar('a'), 1).narFile(nar('a'), 100)
-      .narInfo('mid', nar('b'), 2).narFile(nar('b'), 100);
+    const cache = new FakeCache().narInfo('old', nar('a'), 1).narFile(nar('a'), 100).narInfo('mid', nar('b'), 2).narFile(nar('b'), 100);
     const storageDelete = cache.storage.delete.bind(cache.storage);
     cache.storage.delete = async (key) => {
       cache.leaseAborter.abort();
@@ -277,9 +284,7 @@ describe('LruService', () => {
   });
 
   it('stops between two evictions when the caller aborts (shutdown)', async () => {
-    const cache = new FakeCache()
-      .narInfo('old', nar('a'), 1).narFile(nar('a'), 100)
-      .narInfo('mid', nar('b'), 2).narFile(nar('b'), 100);
+    const cache = new FakeCache().narInfo('old', nar('a'), 1).narFile(nar('a'), 100).narInfo('mid', nar('b'), 2).narFile(nar('b'), 100);
     const shutdown = new AbortController();
     shutdown.abort();
 
@@ -292,17 +297,23 @@ describe('LruService', () => {
   describe('closures and pins', () => {
     /** A 32-character store path hash made of one letter. */
     const h = (letter: string) => letter.repeat(32);
-    const evictedOrder = (cache: FakeCache) => cache.calls.filter((c) => c.startsWith('delete narinfo')).map((c) => c.slice('delete narinfo '.length, 'delete narinfo '.length + 1));
+    const evictedOrder = (cache: FakeCache) =>
+      cache.calls.filter((c) => c.startsWith('delete narinfo')).map((c) => c.slice('delete narinfo '.length, 'delete narinfo '.length + 1));
     const left = (cache: FakeCache) => [...cache.narInfos.keys()].map((hash) => hash[0]).sort();
 
     it('keeps a closure read as a whole (its top read recently) while older unrelated paths go', async () => {
       // c and b were last read long ago, but a, read last, refers to b, which refers to c.
       const cache = new FakeCache()
-        .narInfo(h('c'), nar('c'), 1, [h('z')]).narFile(nar('c'), 100)
-        .narInfo(h('b'), nar('b'), 2, [h('c'), h('b')]).narFile(nar('b'), 100)
-        .narInfo(h('u'), nar('u'), 3).narFile(nar('u'), 100)
-        .narInfo(h('v'), nar('v'), 4).narFile(nar('v'), 100)
-        .narInfo(h('a'), nar('a'), 10, [h('b'), h('a')]).narFile(nar('a'), 100);
+        .narInfo(h('c'), nar('c'), 1, [h('z')])
+        .narFile(nar('c'), 100)
+        .narInfo(h('b'), nar('b'), 2, [h('c'), h('b')])
+        .narFile(nar('b'), 100)
+        .narInfo(h('u'), nar('u'), 3)
+        .narFile(nar('u'), 100)
+        .narInfo(h('v'), nar('v'), 4)
+        .narFile(nar('v'), 100)
+        .narInfo(h('a'), nar('a'), 10, [h('b'), h('a')])
+        .narFile(nar('a'), 100);
 
       const result = await cache.service(300).runOnce();
 
@@ -313,11 +324,16 @@ describe('LruService', () => {
 
     it('once the top of a closure goes, its dependencies follow it, by their own last access', async () => {
       const cache = new FakeCache()
-        .narInfo(h('a'), nar('a'), 1, [h('b')]).narFile(nar('a'), 100)
-        .narInfo(h('u'), nar('u'), 3).narFile(nar('u'), 100)
-        .narInfo(h('b'), nar('b'), 5, [h('c')]).narFile(nar('b'), 100)
-        .narInfo(h('c'), nar('c'), 6).narFile(nar('c'), 100)
-        .narInfo(h('w'), nar('w'), 7).narFile(nar('w'), 100);
+        .narInfo(h('a'), nar('a'), 1, [h('b')])
+        .narFile(nar('a'), 100)
+        .narInfo(h('u'), nar('u'), 3)
+        .narFile(nar('u'), 100)
+        .narInfo(h('b'), nar('b'), 5, [h('c')])
+        .narFile(nar('b'), 100)
+        .narInfo(h('c'), nar('c'), 6)
+        .narFile(nar('c'), 100)
+        .narInfo(h('w'), nar('w'), 7)
+        .narFile(nar('w'), 100);
 
       await cache.service(200).runOnce();
 
@@ -339,12 +355,18 @@ describe('LruService', () => {
     it('evicts everything else but a pinned closure, and the same closure unpinned', async () => {
       const fill = () =>
         new FakeCache()
-          .narInfo(h('a'), nar('a'), 1, [h('b')]).narFile(nar('a'), 100)
-          .narInfo(h('b'), nar('b'), 2, [h('c')]).narFile(nar('b'), 100)
-          .narInfo(h('c'), nar('c'), 3).narFile(nar('c'), 100)
-          .narInfo(h('u'), nar('u'), 4).narFile(nar('u'), 100)
-          .narInfo(h('v'), nar('v'), 5).narFile(nar('v'), 100)
-          .narInfo(h('w'), nar('w'), 6).narFile(nar('w'), 100);
+          .narInfo(h('a'), nar('a'), 1, [h('b')])
+          .narFile(nar('a'), 100)
+          .narInfo(h('b'), nar('b'), 2, [h('c')])
+          .narFile(nar('b'), 100)
+          .narInfo(h('c'), nar('c'), 3)
+          .narFile(nar('c'), 100)
+          .narInfo(h('u'), nar('u'), 4)
+          .narFile(nar('u'), 100)
+          .narInfo(h('v'), nar('v'), 5)
+          .narFile(nar('v'), 100)
+          .narInfo(h('w'), nar('w'), 6)
+          .narFile(nar('w'), 100);
       const pinned = fill();
       pinned.pinned.add(h('a'));
       const unpinned = fill();
@@ -360,10 +382,14 @@ describe('LruService', () => {
     it('warns once when the pinned closures alone exceed the limit, and evicts nothing pinned', async () => {
       const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation();
       const cache = new FakeCache()
-        .narInfo(h('a'), nar('a'), 1, [h('b')]).narFile(nar('a'), 100)
-        .narInfo(h('b'), nar('b'), 2).narFile(nar('b'), 100)
-        .narInfo(h('u'), nar('u'), 3).narFile(nar('u'), 100)
-        .narInfo(h('v'), nar('v'), 4).narFile(nar('v'), 100);
+        .narInfo(h('a'), nar('a'), 1, [h('b')])
+        .narFile(nar('a'), 100)
+        .narInfo(h('b'), nar('b'), 2)
+        .narFile(nar('b'), 100)
+        .narInfo(h('u'), nar('u'), 3)
+        .narFile(nar('u'), 100)
+        .narInfo(h('v'), nar('v'), 4)
+        .narFile(nar('v'), 100);
       cache.pinned.add(h('a'));
 
       const result = await cache.service(150).runOnce();
@@ -371,14 +397,22 @@ describe('LruService', () => {
       expect(result).toMatchObject({ evictedEntries: 2, sizeAfter: 200 });
       expect(left(cache)).toEqual(['a', 'b']);
       const about = warned.mock.calls.filter(([, msg]) => String(msg).includes('pinned closures alone exceed'));
-      expect(about).toEqual([[{ pins: 1, pinned_entries: 2, pinned_bytes: 200, max_size: 150 }, 'pinned closures alone exceed --cache-max-size; nothing pinned is evicted']]);
+      expect(about).toEqual([
+        [
+          { pins: 1, pinned_entries: 2, pinned_bytes: 200, max_size: 150 },
+          'pinned closures alone exceed --cache-max-size; nothing pinned is evicted',
+        ],
+      ]);
     });
 
     it('does not let a reference cycle hold the cache over its limit', async () => {
       const cache = new FakeCache()
-        .narInfo(h('x'), nar('x'), 1, [h('y')]).narFile(nar('x'), 100)
-        .narInfo(h('y'), nar('y'), 2, [h('x')]).narFile(nar('y'), 100)
-        .narInfo(h('u'), nar('u'), 3).narFile(nar('u'), 100);
+        .narInfo(h('x'), nar('x'), 1, [h('y')])
+        .narFile(nar('x'), 100)
+        .narInfo(h('y'), nar('y'), 2, [h('x')])
+        .narFile(nar('y'), 100)
+        .narInfo(h('u'), nar('u'), 3)
+        .narFile(nar('u'), 100);
 
       await cache.service(100).runOnce();
 

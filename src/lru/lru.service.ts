@@ -38,7 +38,14 @@ export class LruService {
     try {
       const result = await this.locks.tryWithLock(LRU_LOCK_KEY, this.config.lock.lruTtlMs, (lease) => {
         const stop = signal ? AbortSignal.any([lease.signal, signal]) : lease.signal;
-        const deps = { narInfos: this.narInfos, narFiles: this.narFiles, storage: this.storage, locks: this.locks, pins: this.pins, artifacts: this.artifacts };
+        const deps = {
+          narInfos: this.narInfos,
+          narFiles: this.narFiles,
+          storage: this.storage,
+          locks: this.locks,
+          pins: this.pins,
+          artifacts: this.artifacts,
+        };
         return new LruPass(deps, maxSize, stop).run();
       });
       if (!result.acquired) {

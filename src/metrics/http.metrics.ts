@@ -99,7 +99,9 @@ export class HttpMetrics implements OnModuleInit {
   }
 
   private countBody(reply: FastifyReply, payload: unknown): unknown {
-    const type = String(reply.getHeader('content-type') ?? '').split(';')[0].trim();
+    const type = String(reply.getHeader('content-type') ?? '')
+      .split(';')[0]
+      .trim();
     const kind = SERVED_KINDS[type];
     if (!kind || payload === null || payload === undefined) return payload;
     const count = this.counters[kind][servedSourceOf(reply.raw) ?? 'unsaid'];

@@ -18,9 +18,7 @@ describe('narInfoFingerprint', () => {
     const info = parseNarInfo(narInfoFixture('xz', 'withref'));
     const references = [...info.references].reverse();
     expect(references).not.toEqual(info.references);
-    expect(narInfoFingerprint({ ...info, references: [...references, references[0]] })).toBe(
-      pathVector('withref').fingerprint,
-    );
+    expect(narInfoFingerprint({ ...info, references: [...references, references[0]] })).toBe(pathVector('withref').fingerprint);
   });
 
   it('renders the NarHash as nix32 whatever encoding it came in', () => {

@@ -8,12 +8,9 @@ const withLine = (text: string, key: string, line: string | null) =>
   text.replace(new RegExp(`^${key}: .*\\n`, 'm'), line === null ? '' : `${line}\n`);
 
 describe('parseNarInfo', () => {
-  it.each(narInfoFixtures().map((f) => [`${f.compression}/${f.hash}`, f.text]))(
-    'round-trips %s byte for byte',
-    (_, text) => {
-      expect(serializeNarInfo(parseNarInfo(text))).toBe(text);
-    },
-  );
+  it.each(narInfoFixtures().map((f) => [`${f.compression}/${f.hash}`, f.text]))('round-trips %s byte for byte', (_, text) => {
+    expect(serializeNarInfo(parseNarInfo(text))).toBe(text);
+  });
 
   it('reads the fields of a built path with references', () => {
     const path = pathVector('withref');

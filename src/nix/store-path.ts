@@ -10,9 +10,7 @@ const NAME = /^[A-Za-z0-9+\-._?=]+$/;
 /** `<32 nix32 chars>-<name>`, as in References and Deriver; the name rules are Nix's `checkName`. */
 export function isStorePathBaseName(text: string): boolean {
   const name = text.slice(33);
-  return (
-    isStorePathHash(text.slice(0, 32)) && text[32] === '-' && name.length <= MAX_NAME_LENGTH && NAME.test(name)
-  );
+  return isStorePathHash(text.slice(0, 32)) && text[32] === '-' && name.length <= MAX_NAME_LENGTH && NAME.test(name);
 }
 
 /** A full store path `/nix/store/<hash>-<name>`. */

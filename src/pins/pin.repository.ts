@@ -48,7 +48,12 @@ export class PinRepository {
   /** Every pin, expired ones included, in hash order. */
   async list(): Promise<PinRow[]> {
     const q = (c: string) => this.sql.quote(c);
-    const { rows } = await this.sql.query<{ hash: string; created_at: string | number; expires_at: string | number | null; stored: string | number }>(
+    const { rows } = await this.sql.query<{
+      hash: string;
+      created_at: string | number;
+      expires_at: string | number | null;
+      stored: string | number;
+    }>(
       `SELECT p.${q('hash')}, p.${q('created_at')}, p.${q('expires_at')}, ` +
         `CASE WHEN EXISTS (SELECT 1 FROM ${q(this.narinfos)} n WHERE n.${q('hash')} = p.${q('hash')}) THEN 1 ELSE 0 END AS ${q('stored')} ` +
         `FROM ${q(this.pins)} p ORDER BY p.${q('hash')}`,

@@ -21,7 +21,9 @@ function fakes(stored: Record<string, string[]>) {
   } as unknown as PinRepository;
   const narInfos = {
     findReferencesOf: async (hashes: string[]) =>
-      hashes.filter((hash) => hash in stored).map((hash) => ({ hash, url: `nar/${hash[0]}.nar`, refs: stored[hash].map((r) => `${r}-x`).join(' ') })),
+      hashes
+        .filter((hash) => hash in stored)
+        .map((hash) => ({ hash, url: `nar/${hash[0]}.nar`, refs: stored[hash].map((r) => `${r}-x`).join(' ') })),
   } as unknown as NarInfoRepository;
   return { pins, sut: new PinsService(pinRepository, narInfos) };
 }

@@ -16,7 +16,10 @@ export function publicUrl(url: string): string {
  * credentials. Tokens, passwords, keys and the database URL are never read here, only whether a token is set.
  */
 export function configSummary(config: NcpsConfig): [string, string][] {
-  const storage = config.storage.kind === 'local' ? `local ${config.storage.path}` : `s3 bucket ${config.storage.s3.bucket}${config.storage.s3.endpoint ? ` at ${publicUrl(config.storage.s3.endpoint)}` : ''}`;
+  const storage =
+    config.storage.kind === 'local'
+      ? `local ${config.storage.path}`
+      : `s3 bucket ${config.storage.s3.bucket}${config.storage.s3.endpoint ? ` at ${publicUrl(config.storage.s3.endpoint)}` : ''}`;
   return [
     ['hostname', config.cache.hostname],
     ['upstreams', config.upstream.urls.map(publicUrl).join(', ') || 'none'],

@@ -30,7 +30,11 @@ export class StatusController {
       this.tokens.check('GET', req.headers.authorization);
     } catch (e) {
       if (!(e instanceof UnauthorizedError)) throw e;
-      await reply.status(401).header('www-authenticate', 'Basic realm="ncps"').header('content-type', 'text/plain; charset=utf-8').send(`${e.message}\n`);
+      await reply
+        .status(401)
+        .header('www-authenticate', 'Basic realm="ncps"')
+        .header('content-type', 'text/plain; charset=utf-8')
+        .send(`${e.message}\n`);
       return;
     }
     const html = renderStatusPage(await this.status.view());

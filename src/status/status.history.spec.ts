@@ -34,9 +34,17 @@ describe('StatusService sampling', () => {
     const registry = new Registry();
     const cache = new CacheMetrics(registry);
     let now = 1_000_000;
-    const config = { cache: { hostname: 'h', maxNarSizeBytes: 1 }, upstream: { urls: [] }, storage: { kind: 'local', path: '/x' }, database: { dialect: 'sqlite' }, lock: { backend: 'local' } } as unknown as NcpsConfig;
+    const config = {
+      cache: { hostname: 'h', maxNarSizeBytes: 1 },
+      upstream: { urls: [] },
+      storage: { kind: 'local', path: '/x' },
+      database: { dialect: 'sqlite' },
+      lock: { backend: 'local' },
+    } as unknown as NcpsConfig;
     const downloads = { list: () => [] } as unknown as DownloadRegistry;
-    const health = { run: async () => ({ up: true, down: [], report: { status: 'ok', details: { locks: { status: 'up', backend: 'local' } } } }) } as unknown as HealthProbe;
+    const health = {
+      run: async () => ({ up: true, down: [], report: { status: 'ok', details: { locks: { status: 'up', backend: 'local' } } } }),
+    } as unknown as HealthProbe;
     const lru = new LruMetrics(registry);
     const service = new StatusService(config, registry, downloads, health, lru, () => now);
     await service.sample();

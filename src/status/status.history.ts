@@ -58,7 +58,12 @@ export class StatusHistory {
 /** Sums of the intervals (the figures of the last hour). */
 export function sumIntervals(intervals: readonly Interval[]): Totals {
   return intervals.reduce(
-    (t, i) => ({ hits: t.hits + i.hits, misses: t.misses + i.misses, servedBytes: t.servedBytes + i.servedBytes, fetchedBytes: t.fetchedBytes + i.fetchedBytes }),
+    (t, i) => ({
+      hits: t.hits + i.hits,
+      misses: t.misses + i.misses,
+      servedBytes: t.servedBytes + i.servedBytes,
+      fetchedBytes: t.fetchedBytes + i.fetchedBytes,
+    }),
     { hits: 0, misses: 0, servedBytes: 0, fetchedBytes: 0 },
   );
 }

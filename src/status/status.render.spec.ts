@@ -36,19 +36,27 @@ describe('renderStatusPage', () => {
     expect(html).toContain('250 B of 1000 B (25%)');
     expect(html).toContain('backend: redis, mode: normal');
     expect(html).toContain('not run since start');
-    const ran = renderStatusPage(view({ lastLru: { at: new Date('2026-01-01T03:00:00Z'), result: 'completed', evictedEntries: 3, evictedBytes: 2048 } }));
+    const ran = renderStatusPage(
+      view({ lastLru: { at: new Date('2026-01-01T03:00:00Z'), result: 'completed', evictedEntries: 3, evictedBytes: 2048 } }),
+    );
     expect(ran).toContain('2026-01-01T03:00:00.000Z: completed, evicted 3 narinfos, 2.0 KiB of NARs');
   });
 
   it('says bytes served are not counted without --prometheus-enabled', () => {
-    expect(renderStatusPage(view({ servedCounted: false }))).toContain('id="served">–</div><div class="muted">counted with --prometheus-enabled');
+    expect(renderStatusPage(view({ servedCounted: false }))).toContain(
+      'id="served">–</div><div class="muted">counted with --prometheus-enabled',
+    );
   });
 
   it('uses no external asset and no script', () => {
     const html = renderStatusPage(view());
     expect(html).not.toMatch(/<script|<link|src=|url\(|@import/i);
     // The only URL is the SVG namespace, which is not fetched.
-    expect(html.match(/https?:\/\/[^"]*/g)).toEqual(['http://www.w3.org/2000/svg', 'http://www.w3.org/2000/svg', 'http://www.w3.org/2000/svg']);
+    expect(html.match(/https?:\/\/[^"]*/g)).toEqual([
+      'http://www.w3.org/2000/svg',
+      'http://www.w3.org/2000/svg',
+      'http://www.w3.org/2000/svg',
+    ]);
   });
 
   it('escapes every dynamic value', () => {
@@ -85,9 +93,26 @@ describe('configSummary', () => {
   it('shows no secret and strips credentials from URLs', () => {
     const config = {
       prometheusEnabled: false,
-      cache: { hostname: 'h', getToken: 'GETSECRET', putToken: 'PUTSECRET', signNarinfo: true, allowPut: false, allowDelete: false, maxNarSizeBytes: 1024 },
+      cache: {
+        hostname: 'h',
+        getToken: 'GETSECRET',
+        putToken: 'PUTSECRET',
+        signNarinfo: true,
+        allowPut: false,
+        allowDelete: false,
+        maxNarSizeBytes: 1024,
+      },
       upstream: { urls: ['https://user:UPSECRET@cache.example/path?token=QSECRET'], httpProxy: 'http://u:PROXYSECRET@proxy' },
-      storage: { kind: 's3', s3: { bucket: 'b', endpoint: 'https://AKID:S3SECRET@s3.example', accessKeyId: 'AKIDSECRET', secretAccessKey: 'S3KEYSECRET', forcePathStyle: true } },
+      storage: {
+        kind: 's3',
+        s3: {
+          bucket: 'b',
+          endpoint: 'https://AKID:S3SECRET@s3.example',
+          accessKeyId: 'AKIDSECRET',
+          secretAccessKey: 'S3KEYSECRET',
+          forcePathStyle: true,
+        },
+      },
       database: { url: 'postgres://u:DBSECRET@db/x', dialect: 'postgres' },
       lock: { backend: 'redis', allowDegradedMode: false, redis: { password: 'REDISSECRET' } },
     } as unknown as NcpsConfig;

@@ -94,7 +94,9 @@ export function barChart(title: string, series: { values: number[]; colour: stri
       if (v <= 0) continue;
       const h = Math.max(1, (v / max) * (H - 2));
       y -= h;
-      rects.push(`<rect x="${(offset + i * bar).toFixed(1)}" y="${y.toFixed(1)}" width="${(bar * 0.8).toFixed(1)}" height="${h.toFixed(1)}" fill="${s.colour}"><title>${escapeHtml(s.label)}: ${v}</title></rect>`);
+      rects.push(
+        `<rect x="${(offset + i * bar).toFixed(1)}" y="${y.toFixed(1)}" width="${(bar * 0.8).toFixed(1)}" height="${h.toFixed(1)}" fill="${s.colour}"><title>${escapeHtml(s.label)}: ${v}</title></rect>`,
+      );
     }
   }
   return (
@@ -126,13 +128,17 @@ export function renderStatusPage(view: StatusView): string {
         ? `${formatBytes(view.storedBytes)} of ${formatBytes(view.maxSizeBytes)} (${((100 * view.storedBytes) / view.maxSizeBytes).toFixed(1)}%)`
         : `${formatBytes(view.storedBytes)} (no limit)`;
   const storedBar =
-    view.storedBytes !== undefined && view.maxSizeBytes ? `<br><progress max="${view.maxSizeBytes}" value="${Math.min(view.storedBytes, view.maxSizeBytes)}"></progress>` : '';
+    view.storedBytes !== undefined && view.maxSizeBytes
+      ? `<br><progress max="${view.maxSizeBytes}" value="${Math.min(view.storedBytes, view.maxSizeBytes)}"></progress>`
+      : '';
 
   const downloads = view.downloads.length
     ? `<table><tr><th>NAR</th><th>received</th><th>progress</th></tr>${view.downloads
         .map((d) => {
           const pct = d.expected ? ` (${((100 * d.written) / d.expected).toFixed(0)}%)` : '';
-          const bar = d.expected ? `<progress max="${d.expected}" value="${Math.min(d.written, d.expected)}"></progress>` : '<progress></progress>';
+          const bar = d.expected
+            ? `<progress max="${d.expected}" value="${Math.min(d.written, d.expected)}"></progress>`
+            : '<progress></progress>';
           return `<tr><td><code>${escapeHtml(d.key)}</code></td><td>${escapeHtml(formatBytes(d.written))}${d.expected ? ` of ${escapeHtml(formatBytes(d.expected))}` : ''}${pct}</td><td>${bar}</td></tr>`;
         })
         .join('')}</table>`
@@ -142,7 +148,9 @@ export function renderStatusPage(view: StatusView): string {
     ? `<table>${view.checks
         .map((c) => {
           const cls = c.status === 'up' ? 'ok' : 'bad';
-          const facts = Object.entries(c.details).map(([k, v]) => `${escapeHtml(k)}: ${escapeHtml(v)}`).join(', ');
+          const facts = Object.entries(c.details)
+            .map(([k, v]) => `${escapeHtml(k)}: ${escapeHtml(v)}`)
+            .join(', ');
           return `<tr><th>${escapeHtml(c.name)}</th><td class="${cls}">${escapeHtml(c.status)}</td><td class="muted">${facts}</td></tr>`;
         })
         .join('')}</table>`
@@ -163,7 +171,10 @@ export function renderStatusPage(view: StatusView): string {
 <h2>Last hour</h2>
 <div class="grid">
 <div class="card"><div class="muted">hit ratio</div><div class="figure" id="hit-ratio">${escapeHtml(ratio)}</div><div class="muted" id="lookups">${hour.hits} hits, ${hour.misses} misses</div>
-${barChart('lookups per minute: hits and misses', [{ values: hits, colour: '#1a7f37', label: 'hits' }, { values: misses, colour: '#cf222e', label: 'misses' }])}
+${barChart('lookups per minute: hits and misses', [
+  { values: hits, colour: '#1a7f37', label: 'hits' },
+  { values: misses, colour: '#cf222e', label: 'misses' },
+])}
 <div class="legend muted"><span style="background:#1a7f37"></span>hits<span style="background:#cf222e"></span>misses</div></div>
 <div class="card"><div class="muted">bytes served</div>${view.servedCounted ? `<div class="figure" id="served">${escapeHtml(formatBytes(hour.served))}</div><div class="muted">${hour.served} bytes</div>` : '<div class="figure" id="served">–</div><div class="muted">counted with --prometheus-enabled</div>'}
 ${barChart('bytes served per minute', [{ values: view.intervals.map((i) => i.servedBytes), colour: '#0969da', label: 'served' }])}</div>

@@ -9,11 +9,7 @@ import { UpstreamUnavailableError } from './upstream.errors';
  * gzip, deflate and br Content-Encodings are decoded (S3-hosted caches may store narinfos compressed
  * with such a header, whatever the request asked for); others are refused.
  */
-export async function readDocument(
-  res: IncomingMessage,
-  label: string,
-  limits: { maxBytes: number; deadlineMs: number },
-): Promise<string> {
+export async function readDocument(res: IncomingMessage, label: string, limits: { maxBytes: number; deadlineMs: number }): Promise<string> {
   const timer = setTimeout(
     () => res.destroy(new UpstreamUnavailableError(`upstream ${label}: body not received within ${limits.deadlineMs} ms`, 'timeout')),
     limits.deadlineMs,
@@ -147,9 +143,7 @@ class GuardedBody extends Transform {
     this.timer = setTimeout(() => {
       // A full buffer means our reader is the slow one: the upstream is not to blame.
       if (this.writableNeedDrain) return this.armIdleTimer();
-      this.destroy(
-        new UpstreamUnavailableError(`upstream ${this.label}: NAR body stalled for ${this.idleTimeoutMs} ms`, 'timeout'),
-      );
+      this.destroy(new UpstreamUnavailableError(`upstream ${this.label}: NAR body stalled for ${this.idleTimeoutMs} ms`, 'timeout'));
     }, this.idleTimeoutMs);
   }
 

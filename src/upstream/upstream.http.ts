@@ -120,7 +120,11 @@ export class UpstreamHttpClient {
     if (res.statusCode !== 200) {
       res.resume();
       const status = res.statusCode ?? 0;
-      const error = new UpstreamUnavailableError(`upstream ${context.label} answered HTTP ${status} for a ${context.kind}`, 'status', status);
+      const error = new UpstreamUnavailableError(
+        `upstream ${context.label} answered HTTP ${status} for a ${context.kind}`,
+        'status',
+        status,
+      );
       if (RETRY_AFTER_STATUSES.has(status)) error.retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
       throw error;
     }

@@ -68,7 +68,9 @@ describe('upstreamTrust', () => {
     );
     expect(() => upstreamTrust(targets, [nixosKey], ['nonsense'])).toThrow('--cache-upstream-allow-unsigned');
     const sut = upstreamTrust(targets, [key('shared')], ['https://cache.nixos.org']);
-    expect(sut.warnings).toEqual(['--cache-upstream-allow-unsigned=https://cache.nixos.org changes nothing: that upstream has a public key']);
+    expect(sut.warnings).toEqual([
+      '--cache-upstream-allow-unsigned=https://cache.nixos.org changes nothing: that upstream has a public key',
+    ]);
   });
 
   it('needs no allowance when every upstream has a key', () => {

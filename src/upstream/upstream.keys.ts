@@ -11,10 +11,7 @@ const HOST_KEY_NAME = /^(.+)-[0-9]+$/;
  * for each upstream in the order given, the keys its narinfos must be signed with (maybe none: see
  * upstreamTrust).
  */
-export function assignPublicKeys(
-  upstreams: readonly { url: string; hostname: string }[],
-  publicKeys: readonly PublicKey[],
-): PublicKey[][] {
+export function assignPublicKeys(upstreams: readonly { url: string; hostname: string }[], publicKeys: readonly PublicKey[]): PublicKey[][] {
   const hostnames = new Set(upstreams.map((upstream) => upstream.hostname));
   const keyHost = (key: PublicKey): string | undefined => {
     const host = HOST_KEY_NAME.exec(key.name)?.[1].toLowerCase();

@@ -6,8 +6,7 @@ import { loadNetrc, netrcCredentials, parseNetrc } from './upstream.netrc';
 describe('parseNetrc', () => {
   it('reads machine entries on one line or several', () => {
     const sut = parseNetrc(
-      'machine a.example login alice password pw1\n' +
-        'machine B.Example\n  login bob\n  account ignored\n  password pw2\n',
+      'machine a.example login alice password pw1\n' + 'machine B.Example\n  login bob\n  account ignored\n  password pw2\n',
     );
     expect(netrcCredentials(sut, 'a.example')).toEqual({ login: 'alice', password: 'pw1' });
     expect(netrcCredentials(sut, 'b.example')).toEqual({ login: 'bob', password: 'pw2' });

@@ -103,21 +103,33 @@ export class UpstreamPools {
     const withHost = { ...headers, host: url.host };
     const proxy = proxyFor(url, this.options.proxies);
     if (!proxy) {
-      return { request: https ? httpsRequest : httpRequest, options: { agent: this.agent(url, kind, 'direct'), host, port, path, headers: withHost, setHost: false } };
+      return {
+        request: https ? httpsRequest : httpRequest,
+        options: { agent: this.agent(url, kind, 'direct'), host, port, path, headers: withHost, setHost: false },
+      };
     }
     if (!https && !credentials) {
       const proxied = proxy.authorization === undefined ? withHost : { ...withHost, 'proxy-authorization': proxy.authorization };
       const agent = this.agent(url, kind, 'forward');
-      return { request: httpRequest, options: { agent, host: proxy.hostname, port: proxy.port, path: url.href, headers: proxied, setHost: false }, proxy };
+      return {
+        request: httpRequest,
+        options: { agent, host: proxy.hostname, port: proxy.port, path: url.href, headers: proxied, setHost: false },
+        proxy,
+      };
     }
-    return { request: httpRequest, options: { agent: this.agent(url, kind, 'tunnel', proxy), host, port, path, headers: withHost, setHost: false }, proxy };
+    return {
+      request: httpRequest,
+      options: { agent: this.agent(url, kind, 'tunnel', proxy), host, port, path, headers: withHost, setHost: false },
+      proxy,
+    };
   }
 
   /** Closes idle connections and fails requests still running. */
   destroy(): void {
     this.closed = true;
     for (const slots of this.slots.values()) {
-      for (const waiter of slots.waiting.splice(0)) waiter.fail(new UpstreamUnavailableError('upstream requests: shutting down', 'network'));
+      for (const waiter of slots.waiting.splice(0))
+        waiter.fail(new UpstreamUnavailableError('upstream requests: shutting down', 'network'));
     }
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
@@ -201,13 +213,23 @@ class TunnelAgent extends HttpAgent {
     };
     const headers: OutgoingHttpHeaders = { host: authority };
     if (proxy.authorization !== undefined) headers['proxy-authorization'] = proxy.authorization;
-    const connect: ClientRequest = httpRequest({ host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: authority, headers, agent: false, setHost: false });
+    const connect: ClientRequest = httpRequest({
+      host: proxy.hostname,
+      port: proxy.port,
+      method: 'CONNECT',
+      path: authority,
+      headers,
+      agent: false,
+      setHost: false,
+    });
     const timer = setTimeout(() => {
       connect.destroy();
       finish(new Error(`proxy ${proxy.label}: no tunnel to ${authority} within ${pool.tunnelTimeoutMs} ms`));
     }, pool.tunnelTimeoutMs);
     // The system code (ECONNREFUSED, ECONNRESET...) is kept: it decides whether the request is retried.
-    connect.once('error', (error: NodeJS.ErrnoException) => finish(Object.assign(new Error(`proxy ${proxy.label}: ${error.message}`), { code: error.code })));
+    connect.once('error', (error: NodeJS.ErrnoException) =>
+      finish(Object.assign(new Error(`proxy ${proxy.label}: ${error.message}`), { code: error.code })),
+    );
     // Node hands every answer to a CONNECT here, refusals (403, 407, 502...) included.
     connect.once('connect', (res, socket: Socket, head: Buffer) => {
       if (res.statusCode !== 200) {

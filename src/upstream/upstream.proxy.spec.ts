@@ -15,14 +15,16 @@ describe('parseProxyUrl', () => {
     expect(parseProxyUrl('http://[::1]:8080')).toEqual({ hostname: '::1', port: 8080, label: '[::1]:8080' });
   });
 
-  it.each(['https://user:hunter2@proxy.corp', 'socks5://user:hunter2@proxy.corp:1080', 'http://user:hunter2@proxy.corp/path', 'http://user:hunter2@'])(
-    'refuses %p without quoting its credentials',
-    (url) => {
-      const attempt = () => parseProxyUrl(url);
-      expect(attempt).toThrow();
-      expect(attempt).not.toThrow('hunter2');
-    },
-  );
+  it.each([
+    'https://user:hunter2@proxy.corp',
+    'socks5://user:hunter2@proxy.corp:1080',
+    'http://user:hunter2@proxy.corp/path',
+    'http://user:hunter2@',
+  ])('refuses %p without quoting its credentials', (url) => {
+    const attempt = () => parseProxyUrl(url);
+    expect(attempt).toThrow();
+    expect(attempt).not.toThrow('hunter2');
+  });
 });
 
 describe('NoProxy (curl semantics)', () => {
@@ -70,9 +72,12 @@ describe('NoProxy (curl semantics)', () => {
     expect(bypasses(noProxy, url)).toBe(false);
   });
 
-  it.each(['example.com:http', 'example.com:0', 'a:b:c', '10.0.0.0/33', 'example.com/8', '.', '[::1]:99999'])('refuses %p, naming it', (entry) => {
-    expect(() => new NoProxy([entry])).toThrow(entry);
-  });
+  it.each(['example.com:http', 'example.com:0', 'a:b:c', '10.0.0.0/33', 'example.com/8', '.', '[::1]:99999'])(
+    'refuses %p, naming it',
+    (entry) => {
+      expect(() => new NoProxy([entry])).toThrow(entry);
+    },
+  );
 });
 
 describe('proxyFor', () => {

@@ -29,7 +29,9 @@ export function parseProxyUrl(text: string): ProxyServer {
   const url = URL.canParse(withScheme) ? new URL(withScheme) : null;
   if (!url || url.hostname === '') throw new Error('a proxy must be a URL such as http://proxy.example:3128');
   if (url.protocol !== 'http:') {
-    throw new Error(`${url.protocol.slice(0, -1)} proxies are not supported: give an http:// proxy (https upstreams go through it by CONNECT)`);
+    throw new Error(
+      `${url.protocol.slice(0, -1)} proxies are not supported: give an http:// proxy (https upstreams go through it by CONNECT)`,
+    );
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
     throw new Error(`proxy ${url.host}: leave out the path and query (http://host:port)`);
@@ -61,7 +63,10 @@ export class NoProxy {
 
   /** Throws an Error naming a bad entry (checked when the configuration is built). */
   constructor(entries: readonly string[]) {
-    this.rules = entries.flatMap((entry) => entry.split(/[\s,]+/)).filter((entry) => entry !== '').map(parseRule);
+    this.rules = entries
+      .flatMap((entry) => entry.split(/[\s,]+/))
+      .filter((entry) => entry !== '')
+      .map(parseRule);
   }
 
   /** Does a request to `url` go directly, not through the proxy? */
@@ -92,7 +97,8 @@ function parseRule(entry: string): NoProxyRule {
     const [address, prefixText] = text.split('/', 2);
     const version = isIP(address);
     const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-    if (version === 0 || !(prefix <= (version === 4 ? 32 : 128))) throw new Error(`"${entry}" is not a host, an IP address or a CIDR range`);
+    if (version === 0 || !(prefix <= (version === 4 ? 32 : 128)))
+      throw new Error(`"${entry}" is not a host, an IP address or a CIDR range`);
     const list = new BlockList();
     list.addSubnet(address, prefix, version === 4 ? 'ipv4' : 'ipv6');
     return { kind: 'range', list };

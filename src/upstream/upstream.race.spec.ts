@@ -13,7 +13,10 @@ describe('firstByPriority', () => {
   it('waits for a better priority that has not answered, and takes its answer', async () => {
     const best = deferred();
     const worse = deferred();
-    const lookups = new Map([[10, best], [40, worse]]);
+    const lookups = new Map([
+      [10, best],
+      [40, worse],
+    ]);
     let outcome: string | null | undefined;
     void firstByPriority([{ priority: 10 }, { priority: 40 }], (c) => lookups.get(c.priority)!.promise).then(
       (result) => (outcome = result),
@@ -29,7 +32,10 @@ describe('firstByPriority', () => {
   it('settles on a worse priority once every better one answered null', async () => {
     const best = deferred();
     const worse = deferred();
-    const lookups = new Map([[10, best], [40, worse]]);
+    const lookups = new Map([
+      [10, best],
+      [40, worse],
+    ]);
     const sut = firstByPriority([{ priority: 40 }, { priority: 10 }], (c) => lookups.get(c.priority)!.promise);
     worse.settle('from 40');
     best.settle(null);
@@ -38,16 +44,18 @@ describe('firstByPriority', () => {
 
   it('does not wait for worse priorities once the best answered', async () => {
     const never = new Promise<string | null>(() => undefined);
-    const sut = firstByPriority([{ priority: 10 }, { priority: 40 }], (c) =>
-      c.priority === 10 ? Promise.resolve('from 10') : never,
-    );
+    const sut = firstByPriority([{ priority: 10 }, { priority: 40 }], (c) => (c.priority === 10 ? Promise.resolve('from 10') : never));
     await expect(sut).resolves.toBe('from 10');
   });
 
   it('takes the first answer among equal priorities', async () => {
     const slow = deferred();
-    const sut = firstByPriority([{ priority: 40, name: 'slow' }, { priority: 40, name: 'fast' }], (c) =>
-      c.name === 'slow' ? slow.promise : Promise.resolve('fast'),
+    const sut = firstByPriority(
+      [
+        { priority: 40, name: 'slow' },
+        { priority: 40, name: 'fast' },
+      ],
+      (c) => (c.name === 'slow' ? slow.promise : Promise.resolve('fast')),
     );
     await expect(sut).resolves.toBe('fast');
   });

@@ -65,7 +65,10 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     this.allowedOrigins = new Set(config.upstream.allowedOrigins.map(parseAllowedOrigin));
     this.netrcFile = config.upstream.netrcFile;
     this.proxies = proxySettings(config.upstream);
-    this.metrics = new UpstreamMetrics(registry, this.upstreams.map((upstream) => upstream.host));
+    this.metrics = new UpstreamMetrics(
+      registry,
+      this.upstreams.map((upstream) => upstream.host),
+    );
     this.http = new UpstreamHttpClient({
       dialTimeoutMs: config.upstream.dialerTimeoutMs,
       headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
@@ -77,7 +80,8 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
       ca: config.upstream.caFile === undefined ? undefined : [readCaFile(config.upstream.caFile)],
       // Several upstreams on one origin (different paths) share its pools: the smallest cap applies.
       tracing: tracing?.enabled ? tracing : undefined,
-      maxConnections: (origin) => Math.min(...targets.filter((target) => target.origin === origin).map((target) => target.maxConnections), DEFAULT_MAX_CONNECTIONS),
+      maxConnections: (origin) =>
+        Math.min(...targets.filter((target) => target.origin === origin).map((target) => target.maxConnections), DEFAULT_MAX_CONNECTIONS),
     });
   }
 
@@ -85,7 +89,11 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     for (const warning of this.keyWarnings) this.logger.warn(warning);
     const { http, https } = this.proxies;
     // Named by host and port only: a proxy URL may carry credentials.
-    if (http || https) this.logger.log({ http_proxy: http?.label, https_proxy: https?.label }, 'upstream requests go through a proxy (except NO_PROXY hosts)');
+    if (http || https)
+      this.logger.log(
+        { http_proxy: http?.label, https_proxy: https?.label },
+        'upstream requests go through a proxy (except NO_PROXY hosts)',
+      );
     this.netrc = await this.readNetrc();
     this.firstCheck = this.checkUpstreams();
     this.checkTimer = setInterval(() => void this.checkUpstreams(), HEALTH_CHECK_INTERVAL_MS).unref();
@@ -152,12 +160,16 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     const configured = this.upstreams.find((candidate) => candidate.url === upstream.url);
     // Its NARs are nowhere else; asking anyway would ignore what it asked for, so the caller gets a quick 502.
     if (configured?.skipped(Date.now())) {
-      throw new UpstreamUnavailableError(`upstream ${label} asked to wait until ${new Date(configured.skippedUntil).toISOString()}`, 'throttled');
+      throw new UpstreamUnavailableError(
+        `upstream ${label} asked to wait until ${new Date(configured.skippedUntil).toISOString()}`,
+        'throttled',
+      );
     }
     try {
       return await this.http.getStream(url, { label, kind: 'nar', origin: configured?.target.origin });
     } catch (error) {
-      if (configured && error instanceof UpstreamUnavailableError && error.retryAfterMs !== undefined) this.skip(configured, error.retryAfterMs);
+      if (configured && error instanceof UpstreamUnavailableError && error.retryAfterMs !== undefined)
+        this.skip(configured, error.retryAfterMs);
       throw error;
     }
   }
@@ -216,7 +228,10 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     const until = Date.now() + retryAfterMs;
     if (until <= upstream.skippedUntil) return;
     upstream.skippedUntil = until;
-    this.logger.warn({ upstream: upstream.url, until: new Date(until).toISOString() }, 'upstream asked to wait (Retry-After): skipped until then');
+    this.logger.warn(
+      { upstream: upstream.url, until: new Date(until).toISOString() },
+      'upstream asked to wait (Retry-After): skipped until then',
+    );
   }
 
   private async check(upstream: Upstream): Promise<void> {

@@ -40,7 +40,13 @@ class FakeDownload extends EventEmitter {
   }
 }
 
-function setup(options: { storedRow?: boolean; fetchedRow?: boolean; narStored?: boolean; running?: FakeDownload; dropFirstSlot?: boolean }) {
+function setup(options: {
+  storedRow?: boolean;
+  fetchedRow?: boolean;
+  narStored?: boolean;
+  running?: FakeDownload;
+  dropFirstSlot?: boolean;
+}) {
   const calls: string[] = [];
   const started = new FakeDownload();
   const slot: DownloadSlot = { release: jest.fn() };

@@ -27,7 +27,10 @@ describe('warm input', () => {
 
   it('keeps each hash once, in order, and lists the invalid entries', () => {
     const other = '1c0f8f3b0sv1m4ahbcw8h9i2zj0b2a5a';
-    expect(parseWarmTargets([`/nix/store/${HASH}-a`, other, HASH, ' bad '])).toEqual({ hashes: [HASH, other], invalid: [{ entry: 'bad', reason: 'neither a store path nor a store path hash' }] });
+    expect(parseWarmTargets([`/nix/store/${HASH}-a`, other, HASH, ' bad '])).toEqual({
+      hashes: [HASH, other],
+      invalid: [{ entry: 'bad', reason: 'neither a store path nor a store path hash' }],
+    });
   });
 
   it('reads lines, skipping blank lines and comments', () => {

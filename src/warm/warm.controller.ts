@@ -45,7 +45,8 @@ export class WarmController {
   @HttpCode(202)
   async start(@Req() req: FastifyRequest, @Query('concurrency') concurrency?: string): Promise<{ id: string; paths: number }> {
     const parallel = parseConcurrency(concurrency);
-    if (Number(req.headers['content-length'] ?? 0) > MAX_WARM_BODY_BYTES) throw new PayloadTooLargeError(`body larger than ${MAX_WARM_BODY_BYTES} bytes`);
+    if (Number(req.headers['content-length'] ?? 0) > MAX_WARM_BODY_BYTES)
+      throw new PayloadTooLargeError(`body larger than ${MAX_WARM_BODY_BYTES} bytes`);
     const text = await readLimited(req.body as Readable, MAX_WARM_BODY_BYTES);
     const targets = parseWarmTargets(entriesOf(text, req.headers['content-type']));
     if (targets.invalid.length > 0) {

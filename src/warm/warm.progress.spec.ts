@@ -30,9 +30,7 @@ describe('WarmProgress', () => {
     sut.follow({ discovered: 3, done: 0, failed: 0, bytes: 0 });
     for (const outcome of [fetched, cached, failed]) sut.path(outcome);
 
-    expect(stream.text).toBe(
-      'fetched /nix/store/h1-a (2.0 KiB)\ncached  /nix/store/h2-b\nfailed  h3: not found in any upstream\n',
-    );
+    expect(stream.text).toBe('fetched /nix/store/h1-a (2.0 KiB)\ncached  /nix/store/h2-b\nfailed  h3: not found in any upstream\n');
     expect(stream.text).not.toContain('\r');
   });
 

@@ -35,7 +35,8 @@ describe('the advertise URL self-check (PostgreSQL locks)', () => {
     for (;;) {
       const res = await fetch(`${app.url}/health`);
       const body = (await res.json()) as { details: { cluster: ClusterDetail } };
-      if (body.details.cluster.advertiseCheck !== 'pending' || Date.now() > deadline) return { status: res.status, cluster: body.details.cluster };
+      if (body.details.cluster.advertiseCheck !== 'pending' || Date.now() > deadline)
+        return { status: res.status, cluster: body.details.cluster };
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -87,7 +88,9 @@ describe('the advertise URL self-check (PostgreSQL locks)', () => {
 
   it('answers 421 at once to a peer request meant for another instance', async () => {
     const [app] = apps;
-    const res = await fetch(`${app.url}/_ncps/downloads/nar/${'0'.repeat(52)}.nar`, { headers: { ...bearer, 'x-ncps-instance': 'someone-else' } });
+    const res = await fetch(`${app.url}/_ncps/downloads/nar/${'0'.repeat(52)}.nar`, {
+      headers: { ...bearer, 'x-ncps-instance': 'someone-else' },
+    });
     expect(res.status).toBe(421);
   });
 });

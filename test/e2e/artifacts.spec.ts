@@ -64,9 +64,19 @@ describe('artifacts: .ls, log/, realisations/, build-trace-v2/, debuginfo/', () 
       );
       return file;
     };
-    const logged = await write('logged', 'echo building-logged-hello; echo second line >&2; mkdir -p $out/sub; echo hi > $out/file; echo x > $out/sub/y');
-    const dbg = await write('dbg', 'mkdir -p $out/lib/debug/.build-id/ab; echo fake > $out/lib/debug/.build-id/ab/cdef0123456789abcdef0123456789abcdef01.debug');
-    const ca = (caFile = await write('ca', 'echo ca-build; echo ca > $out', '__contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256";'));
+    const logged = await write(
+      'logged',
+      'echo building-logged-hello; echo second line >&2; mkdir -p $out/sub; echo hi > $out/file; echo x > $out/sub/y',
+    );
+    const dbg = await write(
+      'dbg',
+      'mkdir -p $out/lib/debug/.build-id/ab; echo fake > $out/lib/debug/.build-id/ab/cdef0123456789abcdef0123456789abcdef01.debug',
+    );
+    const ca = (caFile = await write(
+      'ca',
+      'echo ca-build; echo ca > $out',
+      '__contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256";',
+    ));
     out = (await nix.nix('nix-build', ['--store', store, logged, '--no-out-link', ...SANDBOX])).stdout.trim();
     drv = (await nix.nix('nix-store', ['--store', store, '-q', '--deriver', out])).stdout.trim();
     const dbgOut = (await nix.nix('nix-build', ['--store', store, dbg, '--no-out-link', ...SANDBOX])).stdout.trim();
@@ -142,7 +152,12 @@ describe('artifacts: .ls, log/, realisations/, build-trace-v2/, debuginfo/', () 
       });
       expect((await send(`${server.url}/upload/log/${baseName(drv)}`, 'HEAD')).status).toBe(200);
       const absent = '0'.repeat(32);
-      for (const path of [`${absent}.ls`, `log/${absent}-nothing.drv`, `realisations/sha256:${'0'.repeat(64)}!out.doi`, 'debuginfo/0123456789abcdef']) {
+      for (const path of [
+        `${absent}.ls`,
+        `log/${absent}-nothing.drv`,
+        `realisations/sha256:${'0'.repeat(64)}!out.doi`,
+        'debuginfo/0123456789abcdef',
+      ]) {
         expect({ path, status: (await send(`${server.url}/${path}`, 'GET')).status }).toEqual({ path, status: 404 });
       }
     });
@@ -153,22 +168,26 @@ describe('artifacts: .ls, log/, realisations/, build-trace-v2/, debuginfo/', () 
       ['gzip', async (bytes: Buffer) => gzipSync(bytes)],
       ['xz', async (bytes: Buffer) => execFileSync('xz', ['-c'], { input: bytes })],
       ['zstd', async (bytes: Buffer) => zstdCompress(bytes)],
-    ])('keeps an upstream Content-Encoding %s: stores the encoded bytes and serves them with it, which Nix decodes', async (encoding, encode) => {
-      const log = await readFile(join(cacheDir, 'log', baseName(drv)));
-      const encoded = await encode(log);
-      const compressing = await FakeUpstream.start({ dir: cacheDir });
-      compressing.serve(`/log/${baseName(drv)}`, encoded, { 'content-encoding': encoding, 'content-type': 'text/plain' });
-      const proxy = await startApp({ 'cache-upstream-url': [compressing.url], 'cache-upstream-public-key': [key.publicKey] });
-      try {
-        const raw = await send(`${proxy.url}/log/${baseName(drv)}`, 'GET');
-        expect([raw.headers['content-encoding'], raw.body]).toEqual([encoding, encoded]);
-        expect((await nix.nix('nix', ['log', '--store', proxy.url, out])).stdout).toContain('building-logged-hello\nsecond line\n');
-        expect(compressing.count(`/log/${baseName(drv)}`)).toBe(1);
-      } finally {
-        await proxy.close();
-        await compressing.stop();
-      }
-    }, 60_000);
+    ])(
+      'keeps an upstream Content-Encoding %s: stores the encoded bytes and serves them with it, which Nix decodes',
+      async (encoding, encode) => {
+        const log = await readFile(join(cacheDir, 'log', baseName(drv)));
+        const encoded = await encode(log);
+        const compressing = await FakeUpstream.start({ dir: cacheDir });
+        compressing.serve(`/log/${baseName(drv)}`, encoded, { 'content-encoding': encoding, 'content-type': 'text/plain' });
+        const proxy = await startApp({ 'cache-upstream-url': [compressing.url], 'cache-upstream-public-key': [key.publicKey] });
+        try {
+          const raw = await send(`${proxy.url}/log/${baseName(drv)}`, 'GET');
+          expect([raw.headers['content-encoding'], raw.body]).toEqual([encoding, encoded]);
+          expect((await nix.nix('nix', ['log', '--store', proxy.url, out])).stdout).toContain('building-logged-hello\nsecond line\n');
+          expect(compressing.count(`/log/${baseName(drv)}`)).toBe(1);
+        } finally {
+          await proxy.close();
+          await compressing.stop();
+        }
+      },
+      60_000,
+    );
 
     it('serves build-trace-v2 entries (Nix 2.34+; a fixture written by the format: Nix 2.8 makes none)', async () => {
       const entry = `build-trace-v2/${baseName(drv)}/out.doi`;

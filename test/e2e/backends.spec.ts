@@ -45,12 +45,16 @@ describe('the Nix client on every backend', () => {
     return server;
   }
 
-  it.each(['postgres', 'mysql'] as const)('uploads and downloads with %s', async (dialect) => {
-    const db = await createTestDatabase(dialect);
-    databases.push(db);
-    const server = await roundTrip({ 'cache-database-url': db.url });
-    await server.close();
-  }, 120_000);
+  it.each(['postgres', 'mysql'] as const)(
+    'uploads and downloads with %s',
+    async (dialect) => {
+      const db = await createTestDatabase(dialect);
+      databases.push(db);
+      const server = await roundTrip({ 'cache-database-url': db.url });
+      await server.close();
+    },
+    120_000,
+  );
 
   it('uploads and downloads with S3 storage', async () => {
     const server = await roundTrip({

@@ -36,7 +36,8 @@ describe('client mistakes are 4xx, hang-ups are not errors', () => {
 
   const nar = randomBytes(3000);
   const narName = nix32Encode(createHash('sha256').update(nar).digest());
-  const tempFiles = async () => (await readdir(server.config.cache.tempPath).catch(() => [] as string[])).filter((f) => f.startsWith('ncps-dl-'));
+  const tempFiles = async () =>
+    (await readdir(server.config.cache.tempPath).catch(() => [] as string[])).filter((f) => f.startsWith('ncps-dl-'));
 
   it('refuses a NAR name that is 52 nix32 characters but not a sha256 (bits past 256 set) with 400', async () => {
     const res = await put(`/upload/nar/z${narName.slice(1)}.nar`, nar);
@@ -45,7 +46,7 @@ describe('client mistakes are 4xx, hang-ups are not errors', () => {
     expect(errors).not.toHaveBeenCalled();
   });
 
-  it('streams the body whatever its Content-Type: curl\'s default form type, JSON, or none', async () => {
+  it("streams the body whatever its Content-Type: curl's default form type, JSON, or none", async () => {
     for (const type of ['application/x-www-form-urlencoded', 'application/json', 'multipart/form-data; boundary=x']) {
       const res = await put(`/${HASH}.narinfo`, 'not a narinfo', { 'content-type': type });
       expect([type, res.status, await res.text()]).toEqual([type, 400, expect.stringMatching(/invalid narinfo/)]);
@@ -86,7 +87,10 @@ describe('client mistakes are 4xx, hang-ups are not errors', () => {
     const res = await rawExchange(port, { head, body: [randomBytes(5000)], hangUpAfterBodyMs: 100 });
     expect(res).toMatchObject({ statuses: [], hungUp: true });
     await until(() => infos.mock.calls.some(([, msg]) => msg === 'no answer sent: the connection is closed'));
-    const logged = infos.mock.calls.find(([, msg]) => msg === 'no answer sent: the connection is closed')?.[0] as { url: string; reason: string };
+    const logged = infos.mock.calls.find(([, msg]) => msg === 'no answer sent: the connection is closed')?.[0] as {
+      url: string;
+      reason: string;
+    };
     expect(logged).toMatchObject({ url: path, reason: expect.stringMatching(/aborted/) });
     await until(async () => (await tempFiles()).length === 0);
     expect(await tempFiles()).toEqual([]);
@@ -94,4 +98,3 @@ describe('client mistakes are 4xx, hang-ups are not errors', () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });
-

@@ -106,9 +106,15 @@ describe('config/grafana dashboard and config/prometheus alerts', () => {
   });
 
   it('the dashboard is importable JSON with a data source variable and an instance selector', () => {
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { templating: { list: { name: string; type: string }[] }; panels: Panel[] };
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      templating: { list: { name: string; type: string }[] };
+      panels: Panel[];
+    };
     expect(dashboard.templating.list).toEqual(
-      expect.arrayContaining([expect.objectContaining({ name: 'datasource', type: 'datasource' }), expect.objectContaining({ name: 'instance', type: 'query' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'datasource', type: 'datasource' }),
+        expect.objectContaining({ name: 'instance', type: 'query' }),
+      ]),
     );
     expect(JSON.stringify(dashboard.panels)).not.toMatch(/"uid":"(?!\$\{datasource\})/);
     const titles = dashboard.panels.map((p) => p.title).join('\n');

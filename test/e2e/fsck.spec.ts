@@ -98,7 +98,8 @@ describe('ncps fsck --verify-content with a real Nix client', () => {
     const storage = server.app.get(StoragePort);
     for (let i = 0; i < 200 && !(await storage.head(key)); i++) await new Promise((r) => setTimeout(r, 25));
     await rm(join((server.config.storage as { path: string }).path, pathOf(key)));
-    const missing = async () => Number(/^ncps_nar_missing_objects_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+    const missing = async () =>
+      Number(/^ncps_nar_missing_objects_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
     const before = await missing();
 
     const check = await fsck();

@@ -109,11 +109,48 @@ describe('fuzzing every route with hostile requests', () => {
     { weight: 1, arbitrary: chars(NIX32_ALPHABET, 0, 60) },
   );
   const narName = fc.oneof(
-    { weight: 6, arbitrary: fc.tuple(narHashPart, fc.constantFrom('.nar', '.nar', '.nar.xz', '.nar.zst', '.nar.bz2', '.nar.br', '.nar.gz', '.nar.lz4', '.nar.rar', '.nar.', '.NAR', '')).map(([h, e]) => h + e) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(
+          narHashPart,
+          fc.constantFrom(
+            '.nar',
+            '.nar',
+            '.nar.xz',
+            '.nar.zst',
+            '.nar.bz2',
+            '.nar.br',
+            '.nar.gz',
+            '.nar.lz4',
+            '.nar.rar',
+            '.nar.',
+            '.NAR',
+            '',
+          ),
+        )
+        .map(([h, e]) => h + e),
+    },
     { weight: 1, arbitrary: anyText.map(encodeURIComponent) },
     { weight: 1, arbitrary: fc.constantFrom('..%2F..%2Fetc%2Fpasswd', '%00', '%zz', '.nar', 'x.nar?y=%zz') },
   );
-  const fixedPaths = ['/nix-cache-info', '/upload/nix-cache-info', '/pubkey', '/health', '/healthz', '/', '/metrics', '/nar/', '/upload/', '//', '/nar//x', '/%', '/?a=%zz', '*', '/_ncps/downloads/nar/'];
+  const fixedPaths = [
+    '/nix-cache-info',
+    '/upload/nix-cache-info',
+    '/pubkey',
+    '/health',
+    '/healthz',
+    '/',
+    '/metrics',
+    '/nar/',
+    '/upload/',
+    '//',
+    '/nar//x',
+    '/%',
+    '/?a=%zz',
+    '*',
+    '/_ncps/downloads/nar/',
+  ];
   const target = fc.oneof(
     { weight: 5, arbitrary: narinfoName.map((n) => `/${n}`) },
     { weight: 2, arbitrary: narinfoName.map((n) => `/upload/${n}`) },
@@ -134,7 +171,18 @@ describe('fuzzing every route with hostile requests', () => {
     { weight: 12, arbitrary: fc.constant(`Bearer ${TOKEN}`) },
     { weight: 3, arbitrary: fc.constant(`Basic ${Buffer.from(`nix:${TOKEN}`).toString('base64')}`) },
     { weight: 3, arbitrary: fc.constant(undefined) },
-    { weight: 2, arbitrary: fc.constantFrom('Bearer', 'Bearer wrong', 'Basic !!!', 'Basic', `Basic ${Buffer.from(TOKEN).toString('base64')}`, `Bearer ${'x'.repeat(2000)}`, 'Digest x=1') },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        'Bearer',
+        'Bearer wrong',
+        'Basic !!!',
+        'Basic',
+        `Basic ${Buffer.from(TOKEN).toString('base64')}`,
+        `Bearer ${'x'.repeat(2000)}`,
+        'Digest x=1',
+      ),
+    },
     { weight: 1, arbitrary: ascii },
   );
   const contentType = fc.oneof(
@@ -198,8 +246,29 @@ describe('fuzzing every route with hostile requests', () => {
       contentType,
       extra: fc.array(extraHeader, { maxLength: 2 }),
       body,
-      framing: fc.constantFrom<Framing>('length', 'length', 'length', 'none', 'chunked', 'chunked', 'bad-chunked', 'overdeclared', 'underdeclared', 'cl+te', 'bad-length'),
-      behaviour: fc.constantFrom<Behaviour>('normal', 'normal', 'normal', 'slow', 'keep-alive', 'hangup-after-head', 'hangup-mid-body', 'hangup-mid-response'),
+      framing: fc.constantFrom<Framing>(
+        'length',
+        'length',
+        'length',
+        'none',
+        'chunked',
+        'chunked',
+        'bad-chunked',
+        'overdeclared',
+        'underdeclared',
+        'cl+te',
+        'bad-length',
+      ),
+      behaviour: fc.constantFrom<Behaviour>(
+        'normal',
+        'normal',
+        'normal',
+        'slow',
+        'keep-alive',
+        'hangup-after-head',
+        'hangup-mid-body',
+        'hangup-mid-response',
+      ),
       knobs: fc.array(fc.nat({ max: 1_000_000 }), { minLength: 6, maxLength: 6 }),
     })
     .map(({ authorization: auth, contentType: type, extra, ...rest }) => {
@@ -211,11 +280,20 @@ describe('fuzzing every route with hostile requests', () => {
 
   // The uploads Nix makes: the NAR, then its narinfo, with the put token (they land, or are refused with a 4xx).
   const validUpload: fc.Arbitrary<FuzzRequest> = fc
-    .tuple(fc.constantFrom(...uploads), fc.boolean(), fc.constantFrom<Framing>('length', 'chunked'), fc.constantFrom<Behaviour>('normal', 'slow'), fc.array(fc.nat({ max: 1_000_000 }), { minLength: 6, maxLength: 6 }))
+    .tuple(
+      fc.constantFrom(...uploads),
+      fc.boolean(),
+      fc.constantFrom<Framing>('length', 'chunked'),
+      fc.constantFrom<Behaviour>('normal', 'slow'),
+      fc.array(fc.nat({ max: 1_000_000 }), { minLength: 6, maxLength: 6 }),
+    )
     .map(([path, nar, framing, behaviour, knobs]) => ({
       method: 'PUT',
       target: nar ? `/upload/nar/${path.narName}.nar` : `/upload/${path.hash}.narinfo`,
-      headers: [['authorization', `Bearer ${TOKEN}`], ['content-type', nar ? 'application/x-nix-nar' : 'text/x-nix-narinfo']],
+      headers: [
+        ['authorization', `Bearer ${TOKEN}`],
+        ['content-type', nar ? 'application/x-nix-nar' : 'text/x-nix-narinfo'],
+      ],
       body: nar ? path.nar : Buffer.from(path.narinfo),
       framing,
       behaviour,
@@ -292,7 +370,17 @@ describe('fuzzing every route with hostile requests', () => {
         payload = chunked(payload, 1 + (k0 % 8192));
         break;
       case 'bad-length':
-        headers.push(...[[['content-length', '-1']], [['content-length', 'abc']], [['content-length', '1, 2']], [['content-length', '3'], ['content-length', '4']]][k0 % 4]);
+        headers.push(
+          ...[
+            [['content-length', '-1']],
+            [['content-length', 'abc']],
+            [['content-length', '1, 2']],
+            [
+              ['content-length', '3'],
+              ['content-length', '4'],
+            ],
+          ][k0 % 4],
+        );
         break;
     }
     const head = `${r.method} ${r.target} HTTP/1.1\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
@@ -346,7 +434,8 @@ describe('fuzzing every route with hostile requests', () => {
             if (res.statuses.length === 0) count(res.timedOut ? 'timeout' : res.hungUp ? 'none (client left)' : 'none (closed)');
             for (const status of res.statuses) count(String(status));
             const serverError = res.statuses.some((s) => s >= 500);
-            if (serverError || res.timedOut) bad.push(`${res.timedOut ? 'TIMEOUT' : res.statuses.join('+')} ← ${describeRequest(batch[i])}`);
+            if (serverError || res.timedOut)
+              bad.push(`${res.timedOut ? 'TIMEOUT' : res.statuses.join('+')} ← ${describeRequest(batch[i])}`);
           });
           failures.push(...bad);
           return bad.length === 0;
@@ -368,7 +457,8 @@ describe('fuzzing every route with hostile requests', () => {
     expect(errorLogs.mock.calls.map((args) => JSON.stringify(args).slice(0, 400))).toEqual([]);
 
     // Downloads and uploads the fuzz started finish or fail on their own; none may leave its temp file.
-    const tempFiles = async () => (await readdir(server.config.cache.tempPath).catch(() => [] as string[])).filter((f) => /^ncps-dl-.*\.tmp$/.test(f));
+    const tempFiles = async () =>
+      (await readdir(server.config.cache.tempPath).catch(() => [] as string[])).filter((f) => /^ncps-dl-.*\.tmp$/.test(f));
     const deadline = Date.now() + 15_000;
     while ((await tempFiles()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(await tempFiles()).toEqual([]);

@@ -66,7 +66,11 @@ describe('/health: public status, operator details', () => {
         expect(pub).toEqual({ status: 503, body: { status: 'error', down: ['storage'] } });
         const operator = await health(bearer(READ));
         expect(operator.status).toBe(503);
-        expect(operator.body).toMatchObject({ status: 'error', reason: 'down: storage', error: { storage: { status: 'down', message: expect.any(String) } } });
+        expect(operator.body).toMatchObject({
+          status: 'error',
+          reason: 'down: storage',
+          error: { storage: { status: 'down', message: expect.any(String) } },
+        });
         // The operator's report names the path; the public one does not.
         expect(JSON.stringify(operator.body)).toContain(server.dataDir);
         expect(JSON.stringify(pub.body)).not.toContain(server.dataDir);

@@ -29,7 +29,13 @@ class RestartableS3 {
   ) {}
 
   async start(): Promise<void> {
-    const server = new S3rver({ address: '127.0.0.1', port: this.port, directory: this.directory, silent: true, configureBuckets: [{ name: this.bucket }] });
+    const server = new S3rver({
+      address: '127.0.0.1',
+      port: this.port,
+      directory: this.directory,
+      silent: true,
+      configureBuckets: [{ name: this.bucket }],
+    });
     this.port = (await server.run()).port;
     this.server = server;
   }
@@ -154,7 +160,12 @@ describe('/health with PostgreSQL, S3 and Redis locks', () => {
       expect(down.status).toBe(503);
       expect(Object.keys(down.body.error)).toEqual(['locks']);
       expect(down.body.reason).toBe('down: locks');
-      expect(down.body.error.locks).toMatchObject({ status: 'down', backend: 'redis', reachable: false, detail: expect.stringContaining('Redis unreachable') });
+      expect(down.body.error.locks).toMatchObject({
+        status: 'down',
+        backend: 'redis',
+        reachable: false,
+        detail: expect.stringContaining('Redis unreachable'),
+      });
       await expectProbesStayUp();
     } finally {
       await redis.start();

@@ -128,7 +128,10 @@ describe('/metrics', () => {
       narinfoBytes += (await read(await get(`/${a.hash}.narinfo`))).length;
       narinfoBytes += (await read(await get(`/${a.hash}.narinfo`))).length;
       const aClient = get(a.narPath);
-      await until('the NAR request of a joined the prefetch', async () => (await scrape()).value('ncps_nar_downloads_total', { result: 'joined' }) === 1);
+      await until(
+        'the NAR request of a joined the prefetch',
+        async () => (await scrape()).value('ncps_nar_downloads_total', { result: 'joined' }) === 1,
+      );
       aNar.open();
       const aBody = await read(await aClient);
       expect(aBody.equals(a.nar)).toBe(true);
@@ -141,7 +144,10 @@ describe('/metrics', () => {
 
       // Path b: 5 concurrent narinfo misses share one fetch while upstream holds its answer.
       const bNarinfos = Array.from({ length: 5 }, () => get(`/${b.hash}.narinfo`).then(read));
-      await until('5 narinfo lookups of b missed', async () => delta(await scrape(), 'ncps_cache_requests_total', { kind: 'narinfo', result: 'miss' }) === 6);
+      await until(
+        '5 narinfo lookups of b missed',
+        async () => delta(await scrape(), 'ncps_cache_requests_total', { kind: 'narinfo', result: 'miss' }) === 6,
+      );
       bNarinfo.open();
       for (const body of await Promise.all(bNarinfos)) narinfoBytes += body.length;
 
@@ -149,7 +155,10 @@ describe('/metrics', () => {
       // 5 narinfo requests shared one fetch, so they started one prefetch between them: nothing joined.
       const bClients = Array.from({ length: 5 }, () => get(b.narPath).then(read));
       const quitter = getAndHangUp(`${server.url}${b.narPath}`);
-      await until('every NAR request of b joined its download', async () => delta(await scrape(), 'ncps_nar_downloads_total', { result: 'joined' }) === 1 + 6);
+      await until(
+        'every NAR request of b joined its download',
+        async () => delta(await scrape(), 'ncps_nar_downloads_total', { result: 'joined' }) === 1 + 6,
+      );
       const during = await scrape();
       expect(during.value('ncps_nar_downloads_in_flight')).toBe(1);
       bNar.open();
@@ -163,10 +172,14 @@ describe('/metrics', () => {
 
       // Stored figures are sampled at most every STORED_SAMPLE_TTL_MS: wait for a fresh sample.
       let after = await scrape();
-      await until('the stored figures include both paths', async () => {
-        after = await scrape();
-        return after.value('ncps_stored_entries', { kind: 'nar' }) === 2;
-      }, STORED_SAMPLE_TTL_MS + 5_000);
+      await until(
+        'the stored figures include both paths',
+        async () => {
+          after = await scrape();
+          return after.value('ncps_stored_entries', { kind: 'nar' }) === 2;
+        },
+        STORED_SAMPLE_TTL_MS + 5_000,
+      );
       await until('the hang-up is measured', async () => {
         after = await scrape();
         return (after.value('ncps_http_request_duration_seconds_count', { route: '/nar/:name', status: 'aborted' }) ?? 0) === 1;
@@ -234,7 +247,8 @@ describe('/metrics', () => {
       expect(summary).toMatchObject({ interrupted: false, evictedBytes: expect.any(Number) });
       expect(summary.evictedBytes).toBeGreaterThan(0);
       const after = await scrape();
-      const delta = (name: string, labels: Record<string, string> = {}) => (after.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0);
+      const delta = (name: string, labels: Record<string, string> = {}) =>
+        (after.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0);
       expect({
         completed: delta('ncps_lru_runs_total', { result: 'completed' }),
         skipped: delta('ncps_lru_runs_total', { result: 'skipped' }),
@@ -254,7 +268,10 @@ describe('/metrics', () => {
 
     it('labels requests matching no route as unmatched', async () => {
       expect((await get('/no/such/route')).status).toBe(404);
-      await until('the 404 is measured', async () => ((await scrape()).value('ncps_http_request_duration_seconds_count', { route: 'unmatched', status: '404' }) ?? 0) >= 1);
+      await until(
+        'the 404 is measured',
+        async () => ((await scrape()).value('ncps_http_request_duration_seconds_count', { route: 'unmatched', status: '404' }) ?? 0) >= 1,
+      );
       const metrics = await scrape();
       expect(metrics.value('ncps_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })).toBe(1);
     });
@@ -265,7 +282,9 @@ describe('/metrics', () => {
       await until('a request is measured', async () => (await scrape()).series('ncps_http_request_duration_seconds_count').length > 0);
       const readme = await readFile(join(__dirname, '../../README.md'), 'utf8');
       // `ncps_stored_*` is a wildcard; PromQL examples may name a histogram's _bucket series.
-      const names = (readme.match(/\bncps_[a-z_]+/g) ?? []).filter((n) => !n.endsWith('_')).map((n) => n.replace(/_(bucket|sum|count)$/, ''));
+      const names = (readme.match(/\bncps_[a-z_]+/g) ?? [])
+        .filter((n) => !n.endsWith('_'))
+        .map((n) => n.replace(/_(bucket|sum|count)$/, ''));
       expect([...new Set(names)].sort()).toEqual((await scrape()).families('ncps_'));
     });
   });

@@ -233,7 +233,10 @@ describe('every stored NAR is verified; sizes are enforced while bytes arrive', 
       void (async () => {
         while (running) {
           for (const name of await tempFiles()) {
-            const size = await stat(join(server.config.cache.tempPath, name)).then((s) => s.size, () => 0);
+            const size = await stat(join(server.config.cache.tempPath, name)).then(
+              (s) => s.size,
+              () => 0,
+            );
             largest = Math.max(largest, size);
           }
           await sleep(5);

@@ -67,12 +67,16 @@ describe('uploads under --cache-require-trusted-signature, with the real Nix cli
   it.each([
     ['signed by another key', 'stranger', /HTTP error 403.*no signature of the narinfo verifies with a trusted upload key/s],
     ['unsigned', 'unsigned', /HTTP error 403.*the narinfo is not signed/s],
-  ] as const)('refuses a path %s and stores no narinfo for it', async (_what, which, status) => {
-    await expect(nix.copyToHttp(store, `${server.url}/upload`, [paths[which]], writeNetrc)).rejects.toThrow(status);
-    expect(await stored(paths[which])).toBeNull();
-    const res = await fetch(`${server.url}/${hashOf(paths[which])}.narinfo`, { headers: bearer('read-token') });
-    expect(res.status).toBe(404);
-  }, 60_000);
+  ] as const)(
+    'refuses a path %s and stores no narinfo for it',
+    async (_what, which, status) => {
+      await expect(nix.copyToHttp(store, `${server.url}/upload`, [paths[which]], writeNetrc)).rejects.toThrow(status);
+      expect(await stored(paths[which])).toBeNull();
+      const res = await fetch(`${server.url}/${hashOf(paths[which])}.narinfo`, { headers: bearer('read-token') });
+      expect(res.status).toBe(404);
+    },
+    60_000,
+  );
 
   it('refuses a trusted path sent with the get token (which reads but does not write), or without a token', async () => {
     await expect(nix.copyToHttp(store, `${server.url}/upload`, [paths.noToken], readNetrc)).rejects.toThrow(/HTTP error 401/);

@@ -25,7 +25,13 @@ describe('ncps behind a forward proxy, with a private CA from NODE_EXTRA_CA_CERT
 
   beforeAll(async () => {
     pki = createTestPki('DNS:localhost');
-    upstream = await TlsUpstream.start(pki, new Map<string, string | Buffer>([[`/${path.hash}.narinfo`, signed], [path.narPath, path.nar]]));
+    upstream = await TlsUpstream.start(
+      pki,
+      new Map<string, string | Buffer>([
+        [`/${path.hash}.narinfo`, signed],
+        [path.narPath, path.nar],
+      ]),
+    );
     proxy = await ForwardProxy.start();
     dir = await mkdtemp(join(tmpdir(), 'ncps-proxy-e2e-'));
   });

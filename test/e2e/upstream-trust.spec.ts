@@ -3,7 +3,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NarInfoRepository } from 'src/database';
-import { formatPublicKey, generateKeyPair, NIX32_ALPHABET, nix32Encode, parseNarInfo, SecretKey, serializeNarInfo, signedOnlyBy } from 'src/nix';
+import {
+  formatPublicKey,
+  generateKeyPair,
+  NIX32_ALPHABET,
+  nix32Encode,
+  parseNarInfo,
+  SecretKey,
+  serializeNarInfo,
+  signedOnlyBy,
+} from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { RunningApp, startApp } from 'test/support/app';
@@ -151,7 +160,10 @@ describe('upstream fetches go where the operator said', () => {
     secret.serve(`/secret/${absolute.digest}.nar`, absolute.nar);
     const redirected = makePath(upstreamKey.secretKey);
     upstream.serve(`/${redirected.hash}.narinfo`, redirected.narinfo());
-    upstream.route(`/nar/${redirected.digest}.nar`, { status: 307, headers: { location: `${secret.url}/secret/${redirected.digest}.nar` } });
+    upstream.route(`/nar/${redirected.digest}.nar`, {
+      status: 307,
+      headers: { location: `${secret.url}/secret/${redirected.digest}.nar` },
+    });
     secret.serve(`/secret/${redirected.digest}.nar`, redirected.nar);
     const app = await start({ 'cache-upstream-allowed-origin': [`${secret.url}/`] });
 

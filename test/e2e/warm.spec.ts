@@ -66,7 +66,11 @@ describe('warming the cache', () => {
     nix = await NixWorkspace.create();
     const store = join(nix.dir, 'upstream-store');
     await mkdir(store, { recursive: true });
-    const [leaf, big, elsewhere] = await nix.addFiles(store, { 'leaf.txt': 'leaf\n', 'big.bin': Buffer.alloc(300_000, 7), 'other.txt': 'other\n' });
+    const [leaf, big, elsewhere] = await nix.addFiles(store, {
+      'leaf.txt': 'leaf\n',
+      'big.bin': Buffer.alloc(300_000, 7),
+      'other.txt': 'other\n',
+    });
     other = elsewhere;
     const middle = await nix.buildWithReferences(store, 'middle', [leaf]);
     top = await nix.buildWithReferences(store, 'top', [middle, big, leaf]);
@@ -203,7 +207,11 @@ describe('warming the cache', () => {
         expect((await post({ authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, '{"paths":1}')).status).toBe(400);
         expect(upstream.requests.filter((r) => r.url.endsWith('.narinfo'))).toEqual([]);
 
-        const accepted = await post({ authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, JSON.stringify([top]), '?concurrency=2');
+        const accepted = await post(
+          { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          JSON.stringify([top]),
+          '?concurrency=2',
+        );
         expect(accepted.status).toBe(202);
         expect(await accepted.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), paths: 1 });
 
@@ -237,9 +245,14 @@ describe('warming the cache', () => {
         'cache-upstream-response-header-timeout': '60s',
       });
       try {
-        const warming = await fetch(`${server.url}/warm?concurrency=4`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: top });
+        const warming = await fetch(`${server.url}/warm?concurrency=4`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+          body: top,
+        });
         expect(warming.status).toBe(202);
-        const warmNars = async () => (await Promise.all(closure.map(async (p) => upstream.count(await narPathOf(p))))).reduce((a, b) => a + b);
+        const warmNars = async () =>
+          (await Promise.all(closure.map(async (p) => upstream.count(await narPathOf(p))))).reduce((a, b) => a + b);
         await until(async () => (await warmNars()) >= 1 && upstream.count(`/${hashOf(closure[3])}.narinfo`) === 1);
 
         const served = await (await fetch(`${server.url}/${hashOf(other)}.narinfo`)).text();

@@ -36,7 +36,14 @@ describe.each(['redis', 'postgres'] as const)('a cluster of 3 instances with %s 
   }, 90_000);
 
   afterAll(async () => {
-    if (process.env.NCPS_HA_DEBUG) for (const i of cluster.instances) console.log(i.logs.filter((l) => /warn|error|"level":[45]/.test(l)).slice(-10).join('\n'));
+    if (process.env.NCPS_HA_DEBUG)
+      for (const i of cluster.instances)
+        console.log(
+          i.logs
+            .filter((l) => /warn|error|"level":[45]/.test(l))
+            .slice(-10)
+            .join('\n'),
+        );
     await cluster?.dispose();
   }, 60_000);
 
@@ -53,9 +60,7 @@ describe.each(['redis', 'postgres'] as const)('a cluster of 3 instances with %s 
     const [a] = cluster.instances;
     expect((await fetch(`${a.url}/${nar.hash}.narinfo`)).status).toBe(200);
 
-    const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => fetchHashed(`${cluster.instances[i % 3].url}${nar.ourPath}`)),
-    );
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => fetchHashed(`${cluster.instances[i % 3].url}${nar.ourPath}`)));
     for (const r of results) expect(r).toMatchObject({ status: 200, sha256: nar.sha256, bytes: nar.size });
     expect(cluster.upstream.count(nar.upstreamPath)).toBe(1);
   }, 180_000);
@@ -121,7 +126,12 @@ describe.each(['redis', 'postgres'] as const)('a cluster of 3 instances with %s 
     const misled = await NcpsProcess.start(cluster.flags(lockBackend, [`--server-advertise-url=${a.url}`]));
     try {
       const report = await clusterDetail(misled);
-      expect(report).toMatchObject({ status: 'up', advertiseUrl: a.url, advertiseCheck: 'failed', reason: expect.stringMatching(/^another ncps instance answered/) });
+      expect(report).toMatchObject({
+        status: 'up',
+        advertiseUrl: a.url,
+        advertiseCheck: 'failed',
+        reason: expect.stringMatching(/^another ncps instance answered/),
+      });
       expect(misled.logged('advertise URL does not reach this instance')).toEqual([
         expect.objectContaining({ level: 'error', advertise_url: a.url, fix: expect.stringContaining('--server-advertise-url') }),
       ]);

@@ -77,7 +77,9 @@ describe.each(['redis', 'postgres'] as const)('faults in a cluster with %s locks
       await Promise.all(clients);
       await lb.stop();
     }
-    process.stdout.write(`rolling restart (${lockBackend}): ${requests} requests, ${failures.length} failed, ${lb.retries} retried by the balancer\n`);
+    process.stdout.write(
+      `rolling restart (${lockBackend}): ${requests} requests, ${failures.length} failed, ${lb.retries} retried by the balancer\n`,
+    );
     expect(failures).toEqual([]);
     expect(requests).toBeGreaterThan(50);
   }, 120_000);

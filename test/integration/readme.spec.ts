@@ -16,7 +16,9 @@ describe('README commands', () => {
   });
 
   it('is what .ci/run executes', () => {
-    const ci = readFileSync(join(root, '.ci/run'), 'utf8').split('\n').map((l) => l.trim());
+    const ci = readFileSync(join(root, '.ci/run'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ci).toContain(strip(commands![2]));
   });
 

@@ -57,7 +57,9 @@ export async function createTestDatabase(dialect: DatabaseDialect, opts: TestDat
     case 'postgres':
       await adminQuery('postgres', `CREATE DATABASE "${name}"`);
       // FORCE ends sessions a failed test left open, which would otherwise block the drop.
-      return make(`postgres://postgres@127.0.0.1:5432/${name}`, () => adminQuery('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      return make(`postgres://postgres@127.0.0.1:5432/${name}`, () =>
+        adminQuery('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+      );
     case 'mysql':
       await adminQuery('mysql', `CREATE DATABASE \`${name}\``);
       return make(`mysql://root@127.0.0.1:3306/${name}`, () => adminQuery('mysql', `DROP DATABASE IF EXISTS \`${name}\``));

@@ -20,7 +20,14 @@ export const FAST_RETRY: RetryPolicy = { maxAttempts: 3, initialDelayMs: 20, max
 
 export function lockTestConfig(
   backend: LockBackend,
-  options: { keyPrefix: string; databaseUrl?: string; redisAddrs?: string[]; retry?: RetryPolicy; allowDegradedMode?: boolean; redis?: Partial<NcpsConfig['lock']['redis']> },
+  options: {
+    keyPrefix: string;
+    databaseUrl?: string;
+    redisAddrs?: string[];
+    retry?: RetryPolicy;
+    allowDegradedMode?: boolean;
+    redis?: Partial<NcpsConfig['lock']['redis']>;
+  },
 ): LockTestConfig {
   return {
     database: {

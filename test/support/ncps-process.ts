@@ -106,7 +106,10 @@ export class NcpsProcess {
       if (child.exitCode !== null) {
         throw new Error(`ncps exited with ${child.exitCode} during start:\n${this.logs.slice(-20).join('\n')}`);
       }
-      const ok = await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }

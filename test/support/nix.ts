@@ -57,7 +57,13 @@ export class NixWorkspace {
 }\n`,
     );
     const { stdout } = await this.nix('nix-build', [
-      '--store', store, file, '--no-out-link', '--option', 'sandbox-paths', '/bin /lib /lib64 /usr',
+      '--store',
+      store,
+      file,
+      '--no-out-link',
+      '--option',
+      'sandbox-paths',
+      '/bin /lib /lib64 /usr',
     ]);
     return stdout.trim();
   }

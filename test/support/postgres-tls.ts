@@ -59,8 +59,26 @@ export async function startTlsPostgres(): Promise<TlsPostgres> {
     const port = await freePort();
     server = spawn(
       join(BIN, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=localhost', '-c', 'ssl=on',
-        '-c', `ssl_cert_file=${certFile}`, '-c', `ssl_key_file=${keyFile}`, '-c', 'fsync=off', '-c', 'max_connections=30'],
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=localhost',
+        '-c',
+        'ssl=on',
+        '-c',
+        `ssl_cert_file=${certFile}`,
+        '-c',
+        `ssl_key_file=${keyFile}`,
+        '-c',
+        'fsync=off',
+        '-c',
+        'max_connections=30',
+      ],
       { ...owner, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     await ready(server);

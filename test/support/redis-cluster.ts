@@ -178,10 +178,25 @@ export class RedisCluster {
     for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freeClusterPort(taken);
       const listen = tls
-        ? ['port 0', `tls-port ${port}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`, `tls-ca-cert-file ${tls.caFile}`,
-            'tls-auth-clients no', 'tls-cluster yes', 'tls-replication yes']
+        ? [
+            'port 0',
+            `tls-port ${port}`,
+            `tls-cert-file ${tls.certFile}`,
+            `tls-key-file ${tls.keyFile}`,
+            `tls-ca-cert-file ${tls.caFile}`,
+            'tls-auth-clients no',
+            'tls-cluster yes',
+            'tls-replication yes',
+          ]
         : [`port ${port}`];
-      const acl = user ? ['user default off', `user ${user.name} on >${user.password} ~* &* +@all`, `masteruser ${user.name}`, `masterauth ${user.password}`] : [];
+      const acl = user
+        ? [
+            'user default off',
+            `user ${user.name} on >${user.password} ~* &* +@all`,
+            `masteruser ${user.name}`,
+            `masterauth ${user.password}`,
+          ]
+        : [];
       this.nodes.push(
         new ClusterNode(port, join(this.dir, String(port)), [
           ...listen,

@@ -12,7 +12,9 @@ export async function until(condition: Condition, withinMs?: number): Promise<vo
 export async function until(what: string, condition: Condition, withinMs?: number): Promise<void>;
 export async function until(first: string | Condition, second?: Condition | number, third?: number): Promise<void> {
   const [what, condition, withinMs] =
-    typeof first === 'string' ? [first, second as Condition, third ?? 15_000] : ['the condition holds', first, (second as number | undefined) ?? 15_000];
+    typeof first === 'string'
+      ? [first, second as Condition, third ?? 15_000]
+      : ['the condition holds', first, (second as number | undefined) ?? 15_000];
   const deadline = Date.now() + withinMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);

@@ -23,7 +23,10 @@ describe('artifact names', () => {
       path: `realisations/sha256:${DRV_HASH}!out.doi`,
       storageKey: `realisations/sha256-${DRV_HASH}/out.doi`,
     });
-    expect(buildTraceName(DRV, 'dev.doi')).toMatchObject({ path: `build-trace-v2/${DRV}/dev.doi`, storageKey: `build-trace-v2/${DRV}/dev.doi` });
+    expect(buildTraceName(DRV, 'dev.doi')).toMatchObject({
+      path: `build-trace-v2/${DRV}/dev.doi`,
+      storageKey: `build-trace-v2/${DRV}/dev.doi`,
+    });
     const id = 'abcdef0123456789abcdef0123456789abcdef01';
     expect(debugInfoName(`${id}.debug`)).toMatchObject({ path: `debuginfo/${id}.debug`, storageKey: `debuginfo/${id}.debug` });
     expect(debugInfoName(id)).toMatchObject({ path: `debuginfo/${id}` });

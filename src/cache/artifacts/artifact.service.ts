@@ -143,7 +143,15 @@ export class ArtifactService implements OnModuleInit, BeforeApplicationShutdown 
       throw new UpstreamIntegrityError(`upstream ${upstream.host}: ${name.path} is larger than ${this.maxBytes} bytes`);
     }
     const encoding = found.contentEncoding === 'x-gzip' ? 'gzip' : (found.contentEncoding ?? null);
-    await this.store(name, limit(body, this.maxBytes, () => new UpstreamIntegrityError(`upstream ${upstream.host}: ${name.path} is larger than ${this.maxBytes} bytes`)), encoding);
+    await this.store(
+      name,
+      limit(
+        body,
+        this.maxBytes,
+        () => new UpstreamIntegrityError(`upstream ${upstream.host}: ${name.path} is larger than ${this.maxBytes} bytes`),
+      ),
+      encoding,
+    );
     this.logger.log({ path: name.path, upstream: upstream.url, content_encoding: encoding }, 'stored from upstream');
   }
 

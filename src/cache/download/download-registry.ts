@@ -48,10 +48,15 @@ export class DownloadRegistry implements BeforeApplicationShutdown {
 
   /** Resolves when every running download has ended (used on shutdown, bounded by the caller). */
   async drain(): Promise<void> {
-    await Promise.all([...this.running.values()].map((d) => new Promise((resolve) => {
-      if (d.state === 'done' || d.state === 'failed') return resolve(undefined);
-      d.once('done', resolve);
-      d.once('failed', resolve);
-    })));
+    await Promise.all(
+      [...this.running.values()].map(
+        (d) =>
+          new Promise((resolve) => {
+            if (d.state === 'done' || d.state === 'failed') return resolve(undefined);
+            d.once('done', resolve);
+            d.once('failed', resolve);
+          }),
+      ),
+    );
   }
 }

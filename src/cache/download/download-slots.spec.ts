@@ -1,8 +1,7 @@
 import { NcpsConfig } from 'src/config/config';
 import { DownloadSlot, DownloadSlots } from './download-slots';
 
-const slotsFor = (maxConcurrentDownloads: number) =>
-  new DownloadSlots({ upstream: { maxConcurrentDownloads } } as unknown as NcpsConfig);
+const slotsFor = (maxConcurrentDownloads: number) => new DownloadSlots({ upstream: { maxConcurrentDownloads } } as unknown as NcpsConfig);
 
 /** Resolves with what `promise` settled to by now, or 'pending'. */
 async function settled<T>(promise: Promise<T>): Promise<T | 'pending'> {

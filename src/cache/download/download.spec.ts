@@ -100,7 +100,9 @@ describe('Download with tailing readers', () => {
   it('a reader keeps its verified bytes when the commit fails afterwards; nothing is left behind', async () => {
     const sut = new Download('nar/s.nar', dir, { size: data.length, sha256: sha });
     const reader = tailDownload(sut);
-    await expect(sut.run(Readable.from([data]), async () => Promise.reject(new Error('storage is full')))).rejects.toThrow(/storage is full/);
+    await expect(sut.run(Readable.from([data]), async () => Promise.reject(new Error('storage is full')))).rejects.toThrow(
+      /storage is full/,
+    );
     expect((await collect(reader)).equals(data)).toBe(true);
     expect(await removedSoon(sut.path)).toBe(true);
   });
@@ -229,7 +231,8 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
   };
 
   /** `bytes` sent in small pieces, so that decoding really is incremental. */
-  const pieces = (bytes: Buffer, size = 1000) => Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));
+  const pieces = (bytes: Buffer, size = 1000) =>
+    Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));
 
   describe.each(Object.keys(compressors))('%s', (compression) => {
     const file = compressors[compression](nar);

@@ -80,28 +80,33 @@ export class NarDownloader {
     const slot = given ?? (await this.slots.acquire('client'));
     try {
       const ttl = this.config.lock.downloadTtlMs;
-      await this.tracing.span('nar.download', () => this.locks.withLock(downloadNarKey(hash), ttl, async () => {
-        // Re-check under the lock: another instance may have stored it while we waited.
-        if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
-        // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a miss.
-        if (await this.narFiles.findByKey(narinfo.url)) this.metrics.storedObjectMissing();
-        if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
-        const { upstreamUrl, upstreamNarUrl } = narinfo;
-        const started = Date.now();
-        await this.announced(narinfo.url, async () => {
-          const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
-          download.expectedSize ??= contentLength;
-          await download.run(
-            body,
-            (path, size) => {
-              const traced = { 'ncps.nar.key': narinfo.url, 'ncps.nar.bytes': size };
-              return this.tracing.span('storage.commit', () => this.commit(narinfo, path, size), traced);
-            },
-            (bytes) => this.metrics.fetched(bytes),
-          );
-        });
-        this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
-      }), { 'ncps.nar.key': narinfo.url });
+      await this.tracing.span(
+        'nar.download',
+        () =>
+          this.locks.withLock(downloadNarKey(hash), ttl, async () => {
+            // Re-check under the lock: another instance may have stored it while we waited.
+            if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
+            // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a miss.
+            if (await this.narFiles.findByKey(narinfo.url)) this.metrics.storedObjectMissing();
+            if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
+            const { upstreamUrl, upstreamNarUrl } = narinfo;
+            const started = Date.now();
+            await this.announced(narinfo.url, async () => {
+              const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
+              download.expectedSize ??= contentLength;
+              await download.run(
+                body,
+                (path, size) => {
+                  const traced = { 'ncps.nar.key': narinfo.url, 'ncps.nar.bytes': size };
+                  return this.tracing.span('storage.commit', () => this.commit(narinfo, path, size), traced);
+                },
+                (bytes) => this.metrics.fetched(bytes),
+              );
+            });
+            this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
+          }),
+        { 'ncps.nar.key': narinfo.url },
+      );
     } catch (e) {
       download.fail(e instanceof Error ? e : new Error(String(e)));
       this.logger.warn({ hash, err: (e as Error).message }, 'NAR download failed; nothing was stored');

@@ -69,7 +69,7 @@ class StreamNarVerifier implements NarVerifier {
    * one's expansion to decode to about OUTPUT_PER_SLICE: 64 KiB for real NARs, 1 KiB for a bomb.
    */
   async feed(chunk: Buffer): Promise<void> {
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       // Brotli's decoder ends at the end of its stream and ignores whatever follows: refuse it here.
       if (this.decoderEnded) this.fail(trailingBytes());
       if (this.error) throw this.error;

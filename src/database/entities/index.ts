@@ -7,4 +7,12 @@ import { NegativeNarInfoEntity } from './negative-narinfo.entity';
 import { PinEntity } from './pin.entity';
 
 export { ArtifactEntity, ConfigEntryEntity, NarDownloadEntity, NarFileEntity, NarInfoEntity, NegativeNarInfoEntity, PinEntity };
-export const ENTITIES = [NarInfoEntity, NarFileEntity, ConfigEntryEntity, NarDownloadEntity, PinEntity, NegativeNarInfoEntity, ArtifactEntity];
+export const ENTITIES = [
+  NarInfoEntity,
+  NarFileEntity,
+  ConfigEntryEntity,
+  NarDownloadEntity,
+  PinEntity,
+  NegativeNarInfoEntity,
+  ArtifactEntity,
+];

@@ -34,10 +34,10 @@ export class NarDownloadRepository {
   async withdraw(key: string, ownerUrl: string): Promise<void> {
     const q = (c: string) => this.sql.quote(c);
     await this.sql.write(() =>
-      this.sql.query(`DELETE FROM ${q(this.spec.table)} WHERE ${q('key')} = ${this.sql.params(1)} AND ${q('owner_url')} = ${this.sql.params(1, 2)}`, [
-        key,
-        ownerUrl,
-      ]),
+      this.sql.query(
+        `DELETE FROM ${q(this.spec.table)} WHERE ${q('key')} = ${this.sql.params(1)} AND ${q('owner_url')} = ${this.sql.params(1, 2)}`,
+        [key, ownerUrl],
+      ),
     );
   }
 }

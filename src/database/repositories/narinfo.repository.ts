@@ -14,7 +14,19 @@ export type NewNarInfo = Omit<NarInfoEntity, 'id'>;
 /** What serving a narinfo needs of its row: its content and whether it may be signed. */
 export type ServedNarInfo = Pick<
   NarInfoEntity,
-  'storePath' | 'url' | 'compression' | 'fileHash' | 'fileSize' | 'narHash' | 'narSize' | 'refs' | 'deriver' | 'system' | 'ca' | 'sigs' | 'verified'
+  | 'storePath'
+  | 'url'
+  | 'compression'
+  | 'fileHash'
+  | 'fileSize'
+  | 'narHash'
+  | 'narSize'
+  | 'refs'
+  | 'deriver'
+  | 'system'
+  | 'ca'
+  | 'sigs'
+  | 'verified'
 >;
 
 /** The columns of ServedNarInfo, in the order findServedByHash reads them. */
@@ -174,11 +186,22 @@ export class NarInfoRepository {
    * their References: the LRU pages through the table with it when it must pass over candidates it
    * keeps. Reads `idx_narinfos_last_accessed_at` from the cursor on.
    */
-  async findLeastRecentlyUsedAfter(after: { lastAccessedAt: number; id: number } | null, limit: number): Promise<LruCandidateWithReferences[]> {
+  async findLeastRecentlyUsedAfter(
+    after: { lastAccessedAt: number; id: number } | null,
+    limit: number,
+  ): Promise<LruCandidateWithReferences[]> {
     const q = (c: string) => this.sql.quote(c);
     const at = q('last_accessed_at');
-    const where = after ? `WHERE ${at} >= ${this.sql.params(1)} AND (${at} > ${this.sql.params(1, 2)} OR ${q('id')} > ${this.sql.params(1, 3)}) ` : '';
-    const { rows } = await this.sql.query<{ id: string | number; hash: string; url: string; refs: string; last_accessed_at: string | number }>(
+    const where = after
+      ? `WHERE ${at} >= ${this.sql.params(1)} AND (${at} > ${this.sql.params(1, 2)} OR ${q('id')} > ${this.sql.params(1, 3)}) `
+      : '';
+    const { rows } = await this.sql.query<{
+      id: string | number;
+      hash: string;
+      url: string;
+      refs: string;
+      last_accessed_at: string | number;
+    }>(
       `SELECT ${q('id')}, ${q('hash')}, ${q('url')}, ${q('refs')}, ${at} FROM ${q(this.spec.table)} ${where}` +
         `ORDER BY ${at}, ${q('id')} LIMIT ${this.sql.params(1, after ? 4 : 1)}`,
       after ? [after.lastAccessedAt, after.lastAccessedAt, after.id, limit] : [limit],

@@ -12,9 +12,7 @@ export interface TableSpec {
 
 /** Every column but a generated id, from the entity's metadata (so the list never drifts). */
 export function tableSpec(metadata: EntityMetadata, naturalKey: string): TableSpec {
-  const columns = metadata.columns
-    .filter((c) => !c.isGenerated)
-    .map((c) => ({ name: c.databaseName, property: c.propertyName }));
+  const columns = metadata.columns.filter((c) => !c.isGenerated).map((c) => ({ name: c.databaseName, property: c.propertyName }));
   return { table: metadata.tableName, columns, naturalKey };
 }
 

@@ -28,7 +28,10 @@ interface PgPool {
 }
 
 interface Mysql2Pool {
-  execute(options: { sql: string; values: readonly unknown[]; rowsAsArray: true }, callback: (error: Error | null, rows: unknown) => void): void;
+  execute(
+    options: { sql: string; values: readonly unknown[]; rowsAsArray: true },
+    callback: (error: Error | null, rows: unknown) => void,
+  ): void;
 }
 
 /**

@@ -14,6 +14,9 @@ export function queueSqliteWrite<T>(dataSource: DataSource, work: () => Promise<
   const previous = tails.get(dataSource) ?? Promise.resolve();
   const run = previous.then(work, work);
   // The next write waits for this one to settle, whether it succeeds or fails.
-  tails.set(dataSource, run.catch(() => undefined));
+  tails.set(
+    dataSource,
+    run.catch(() => undefined),
+  );
   return run;
 }

@@ -19,8 +19,7 @@ export async function touchRows(sql: SqlRunner, table: string, keyColumn: string
     const whens = batch.map((_, i) => `WHEN ${sql.params(1, 2 * i + 1)} THEN ${time(2 * i + 2)}`).join(' ');
     const inList = sql.params(batch.length, 2 * batch.length + 1);
     const statement =
-      `UPDATE ${sql.quote(table)} SET ${column} = ${greatest}(${column}, CASE ${key} ${whens} END) ` +
-      `WHERE ${key} IN (${inList})`;
+      `UPDATE ${sql.quote(table)} SET ${column} = ${greatest}(${column}, CASE ${key} ${whens} END) ` + `WHERE ${key} IN (${inList})`;
     const params = [...batch.flat(), ...batch.map(([k]) => k)];
     await sql.write(() => sql.query(statement, params));
   }

@@ -22,7 +22,10 @@ describe('parseMysqlUrl', () => {
   });
 
   it('speaks libpq sslmode for TLS', () => {
-    expect(parseMysqlUrl('mysql://db/ncps?sslmode=verify-ca&sslrootcert=/ca.pem').tls).toEqual({ mode: 'verify-ca', rootCertPath: '/ca.pem' });
+    expect(parseMysqlUrl('mysql://db/ncps?sslmode=verify-ca&sslrootcert=/ca.pem').tls).toEqual({
+      mode: 'verify-ca',
+      rootCertPath: '/ca.pem',
+    });
   });
 
   it.each([

@@ -25,7 +25,10 @@ describe('parsePostgresUrl', () => {
   });
 
   it('takes a unix socket directory from ?host=, with or without credentials before it', () => {
-    expect(parsePostgresUrl('postgresql:///ncps?host=/var/run/postgresql')).toMatchObject({ host: '/var/run/postgresql', database: 'ncps' });
+    expect(parsePostgresUrl('postgresql:///ncps?host=/var/run/postgresql')).toMatchObject({
+      host: '/var/run/postgresql',
+      database: 'ncps',
+    });
     expect(parsePostgresUrl('postgres://ncps:pw@/ncps?host=%2Frun%2Fpostgresql')).toMatchObject({
       host: '/run/postgresql',
       user: 'ncps',
@@ -59,7 +62,9 @@ describe('parsePostgresUrl', () => {
   });
 
   it('never puts the password in its errors', () => {
-    expect(() => parsePostgresUrl('postgres://ncps:hunter2@db:99999/ncps')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+    expect(() => parsePostgresUrl('postgres://ncps:hunter2@db:99999/ncps')).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
   });
 });
 
@@ -112,11 +117,16 @@ describe('postgresConnectionOptions', () => {
 
   it('sslrootcert=system means the built-in trust store and verify-full', () => {
     expect(postgresConnectionOptions('postgres://db/ncps?sslrootcert=system').ssl).toEqual({ rejectUnauthorized: true });
-    expect(() => postgresConnectionOptions('postgres://db/ncps?sslmode=require&sslrootcert=system')).toThrow(/sslrootcert=system needs sslmode=verify-full/);
+    expect(() => postgresConnectionOptions('postgres://db/ncps?sslmode=require&sslrootcert=system')).toThrow(
+      /sslrootcert=system needs sslmode=verify-full/,
+    );
   });
 
   it('uses no TLS over a unix socket, as libpq', () => {
-    expect(postgresConnectionOptions('postgres://ncps@/ncps?host=/run/postgresql&sslmode=require')).toMatchObject({ host: '/run/postgresql', ssl: false });
+    expect(postgresConnectionOptions('postgres://ncps@/ncps?host=/run/postgresql&sslmode=require')).toMatchObject({
+      host: '/run/postgresql',
+      ssl: false,
+    });
   });
 
   it.each([

@@ -28,7 +28,12 @@ describe('tlsOptions', () => {
     const sut = tlsOptions(settings(`sslmode=verify-full&sslrootcert=${dir}/ca.pem&sslcert=${dir}/cert.pem&sslkey=${dir}/key.pem`));
     rmSync(dir, { recursive: true });
 
-    expect(sut).toEqual({ rejectUnauthorized: true, ca: Buffer.from('ca.pem'), cert: Buffer.from('cert.pem'), key: Buffer.from('key.pem') });
+    expect(sut).toEqual({
+      rejectUnauthorized: true,
+      ca: Buffer.from('ca.pem'),
+      cert: Buffer.from('cert.pem'),
+      key: Buffer.from('key.pem'),
+    });
   });
 
   it('require with a root certificate checks the chain, as libpq (verify-ca)', () => {

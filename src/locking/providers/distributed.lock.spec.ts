@@ -110,7 +110,11 @@ describe('DistributedLock', () => {
     const sut = make();
     await expect(sut.withLock('download:nar:h', 1000, async () => driver.holders.get('download:nar:h')?.writer)).resolves.toBe(true);
     expect(driver.holders.size).toBe(0);
-    expect(logs).toContainEqual(['log', expect.objectContaining({ lock_type: 'download:nar', hash: 'h', retries: 0 }), 'acquired download lock']);
+    expect(logs).toContainEqual([
+      'log',
+      expect.objectContaining({ lock_type: 'download:nar', hash: 'h', retries: 0 }),
+      'acquired download lock',
+    ]);
   });
 
   it('queues holders of this process in front: only one of them contends on the backend', async () => {
@@ -183,7 +187,8 @@ describe('DistributedLock', () => {
     it('opens after repeated failures and then fails fast without touching the backend', async () => {
       const sut = make({ retry: { maxAttempts: 0, initialDelayMs: 10, maxDelayMs: 10, jitter: false } });
       driver.down = true;
-      for (let i = 0; i < 3; i++) await expect(sut.withLock('k', 1000, async () => undefined)).rejects.toMatchObject({ reason: 'backend_error' });
+      for (let i = 0; i < 3; i++)
+        await expect(sut.withLock('k', 1000, async () => undefined)).rejects.toMatchObject({ reason: 'backend_error' });
       expect(messages()).toContain('circuit breaker open: Redis is unavailable');
       expect(messages()).not.toContain('using local locks');
       const attempts = driver.attempts;
@@ -280,7 +285,11 @@ describe('DistributedLock', () => {
       driver.locksFail = true;
       await sleep(1000);
       await expect(sut.check()).rejects.toThrow('lock probe failed');
-      expect(sut.status()).toMatchObject({ reachable: false, breaker: 'closed', detail: 'lock probe failed: CLUSTERDOWN Hash slot not served' });
+      expect(sut.status()).toMatchObject({
+        reachable: false,
+        breaker: 'closed',
+        detail: 'lock probe failed: CLUSTERDOWN Hash slot not served',
+      });
       for (let i = 0; i < 3; i++) await sut.withLock('k', 1000, async () => undefined).catch(() => undefined);
       expect(sut.status()).toMatchObject({ reachable: false, breaker: 'open' });
       await expect(sut.check()).rejects.toThrow(/^circuit breaker open: CLUSTERDOWN/);

@@ -217,7 +217,8 @@ export class DistributedLock extends LockPort {
           if (open || errors > this.options.retry.maxAttempts || Date.now() >= attempt.deadline) {
             if (!this.options.allowDegradedMode) throw this.fail(attempt, this.failureReason, this.lastError);
             // An opening breaker says this itself, once.
-            if (!open) this.logger.warn({ ...lockLogFields(attempt.key), backend: this.driver.backend, error: this.lastError }, 'using local locks');
+            if (!open)
+              this.logger.warn({ ...lockLogFields(attempt.key), backend: this.driver.backend, error: this.lastError }, 'using local locks');
             return DEGRADED;
           }
           await this.pause(attempt, backoffDelay(errors - 1, this.options.retry));

@@ -7,7 +7,6 @@ import { gate } from 'test/support/fake-path';
 import { sleep } from 'test/support/wait';
 import { LocalLockProvider } from './local.lock';
 
-
 describe('LocalLockProvider', () => {
   let registry: Registry;
   let sut: LocalLockProvider;

@@ -47,12 +47,15 @@ export class KeyedRwMutex {
           resolve(this.take(key, entry, shared));
         },
       };
-      const timer = setTimeout(() => {
-        entry.queue.splice(entry.queue.indexOf(waiter), 1);
-        // A writer leaving the head of the queue may let the readers behind it in.
-        this.drain(key, entry);
-        resolve(null);
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          entry.queue.splice(entry.queue.indexOf(waiter), 1);
+          // A writer leaving the head of the queue may let the readers behind it in.
+          this.drain(key, entry);
+          resolve(null);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       entry.queue.push(waiter);
     });
   }

@@ -5,7 +5,11 @@ import { createHash } from 'node:crypto';
  * decimal (what `$1::bigint` takes). The prefix keeps deployments that share a database apart.
  */
 export function advisoryKey(prefix: string, key: string): string {
-  return createHash('sha256').update(prefix + key).digest().readBigInt64BE(0).toString();
+  return createHash('sha256')
+    .update(prefix + key)
+    .digest()
+    .readBigInt64BE(0)
+    .toString();
 }
 
 /** Which of `count` lock sessions holds the locks of this id: always the same one for a key. */

@@ -63,7 +63,8 @@ export class PostgresLockDriver implements LockDriver {
         heartbeatMs: options.heartbeatMs ?? 5000,
         reconnect: lock.retry,
         onNotification: (id) => this.signals.notify(id),
-        onLost: (error) => this.logger.warn({ backend: 'postgres', session: index, error: error.message }, 'PostgreSQL lock session lost; re-establishing'),
+        onLost: (error) =>
+          this.logger.warn({ backend: 'postgres', session: index, error: error.message }, 'PostgreSQL lock session lost; re-establishing'),
         onRestored: () => this.logger.log({ backend: 'postgres', session: index }, 'PostgreSQL lock session re-established'),
       });
     });
@@ -125,7 +126,9 @@ export class PostgresLockDriver implements LockDriver {
     const results = await Promise.allSettled(this.sessions.map((session) => session.query('SELECT 1')));
     const failed = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as Error] : []));
     if (failed.length > 0) {
-      throw new LockBackendError(`PostgreSQL unreachable (${failed.length} of ${this.sessions.length} lock sessions down): ${failed[0].message}`);
+      throw new LockBackendError(
+        `PostgreSQL unreachable (${failed.length} of ${this.sessions.length} lock sessions down): ${failed[0].message}`,
+      );
     }
   }
 

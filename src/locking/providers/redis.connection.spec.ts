@@ -19,7 +19,13 @@ describe('redisOptions', () => {
   const redis = { addrs: ['r:6379'], username: 'ncps', password: 'secret', db: 3, useTls: false, redlockQuorum: false, poolSize: 10 };
 
   it('wires username, password and db', () => {
-    expect(redisOptions('r:6379', redis, 'commands', 2000)).toMatchObject({ host: 'r', port: 6379, username: 'ncps', password: 'secret', db: 3 });
+    expect(redisOptions('r:6379', redis, 'commands', 2000)).toMatchObject({
+      host: 'r',
+      port: 6379,
+      username: 'ncps',
+      password: 'secret',
+      db: 3,
+    });
   });
 
   it('turns TLS on when --cache-redis-use-tls is set, and only then', () => {
@@ -28,7 +34,11 @@ describe('redisOptions', () => {
   });
 
   it('fails commands fast while disconnected, but queues the subscription', () => {
-    expect(redisOptions('r', redis, 'commands', 2000)).toMatchObject({ enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000 });
+    expect(redisOptions('r', redis, 'commands', 2000)).toMatchObject({
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2000,
+    });
     expect(redisOptions('r', redis, 'subscriber', 2000)).toMatchObject({ enableOfflineQueue: true, maxRetriesPerRequest: null });
   });
 });

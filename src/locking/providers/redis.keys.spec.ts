@@ -3,7 +3,11 @@ import { hashSlot, redisKeyLayout } from './redis.keys';
 describe('redisKeyLayout', () => {
   it('keeps the seed layout on plain servers', () => {
     const sut = redisKeyLayout('ncps:lock:', false);
-    expect(sut.resources('download:nar:abc')).toEqual(['ncps:lock:download:nar:abc', 'ncps:lock:download:nar:abc:readers', 'ncps:lock:download:nar:abc:writer-waiting']);
+    expect(sut.resources('download:nar:abc')).toEqual([
+      'ncps:lock:download:nar:abc',
+      'ncps:lock:download:nar:abc:readers',
+      'ncps:lock:download:nar:abc:writer-waiting',
+    ]);
     expect(sut.lockName('ncps:lock:download:nar:abc')).toBe('download:nar:abc');
     expect(sut.lockName('other:download:nar:abc')).toBeUndefined();
   });
@@ -11,7 +15,11 @@ describe('redisKeyLayout', () => {
   it('hash-tags the lock name on a cluster: the keys of one lock share a slot', () => {
     const sut = redisKeyLayout('ncps:lock:', true);
     const keys = sut.resources('download:nar:abc');
-    expect(keys).toEqual(['ncps:lock:{download:nar:abc}', 'ncps:lock:{download:nar:abc}:readers', 'ncps:lock:{download:nar:abc}:writer-waiting']);
+    expect(keys).toEqual([
+      'ncps:lock:{download:nar:abc}',
+      'ncps:lock:{download:nar:abc}:readers',
+      'ncps:lock:{download:nar:abc}:writer-waiting',
+    ]);
     expect(new Set(keys.map(hashSlot)).size).toBe(1);
     expect(sut.lockName('ncps:lock:{download:nar:abc}')).toBe('download:nar:abc');
     expect(sut.lockName('ncps:lock:download:nar:abc')).toBeUndefined();

@@ -18,7 +18,9 @@ describe('permanentProblem', () => {
   });
 
   it('explains plain servers given as a cluster', () => {
-    expect(permanentProblem(error('ERR This instance has cluster support disabled'), 'a:1', undefined)).toMatch(/is not a Redis Cluster.*--cache-redis-redlock-quorum/);
+    expect(permanentProblem(error('ERR This instance has cluster support disabled'), 'a:1', undefined)).toMatch(
+      /is not a Redis Cluster.*--cache-redis-redlock-quorum/,
+    );
   });
 
   it('leaves passing troubles to the retries and the breaker', () => {

@@ -81,7 +81,10 @@ export class RedisLockDriver implements LockDriver {
   private diagnosedAt = 0;
   private readonly reported = new Set<string>();
 
-  constructor(private readonly config: LockConfig, options: RedisDriverOptions = {}) {
+  constructor(
+    private readonly config: LockConfig,
+    options: RedisDriverOptions = {},
+  ) {
     const { addrs, redlockQuorum } = config.redis;
     if (addrs.length === 0) throw new Error('the redis lock backend needs --cache-redis-addrs');
     addrs.forEach(parseRedisAddress); // refuses a malformed address at once
@@ -148,7 +151,9 @@ export class RedisLockDriver implements LockDriver {
     const reachable = results.filter((result) => result.status === 'fulfilled').length;
     if (reachable >= quorum(connected.clients.length)) return;
     const problems = results.flatMap((result, i) =>
-      result.status === 'rejected' ? [`${connected.names[i]}: ${this.errors.get(connected.clients[i]) ?? errorMessage(result.reason)}`] : [],
+      result.status === 'rejected'
+        ? [`${connected.names[i]}: ${this.errors.get(connected.clients[i]) ?? errorMessage(result.reason)}`]
+        : [],
     );
     throw new LockBackendError(`Redis unreachable (${reachable} of ${connected.clients.length} servers answer): ${problems.join('; ')}`);
   }
@@ -174,7 +179,9 @@ export class RedisLockDriver implements LockDriver {
         await node.ping();
       }),
     );
-    const problems = results.flatMap((result, i) => (result.status === 'rejected' ? [`${[...masters][i]}: ${errorMessage(result.reason)}`] : []));
+    const problems = results.flatMap((result, i) =>
+      result.status === 'rejected' ? [`${[...masters][i]}: ${errorMessage(result.reason)}`] : [],
+    );
     if (masters.size > 0 && problems.length === 0) return;
     throw new LockBackendError(
       `Redis Cluster degraded (${masters.size - problems.length} of ${masters.size} masters answer)${problems.length ? `: ${problems.join('; ')}` : ''}`,
@@ -217,7 +224,9 @@ export class RedisLockDriver implements LockDriver {
   /** Plain servers: one (standalone) or several voting (quorum). `first` is an already open command client. */
   private useServers(topology: 'standalone' | 'quorum', addrs: string[], first?: Redis): void {
     const clients = addrs.map(
-      (addr, i) => (i === 0 && first) || this.trackRedis(new Redis(redisOptions(addr, this.config.redis, 'commands', this.commandTimeoutMs, this.tls)), addr),
+      (addr, i) =>
+        (i === 0 && first) ||
+        this.trackRedis(new Redis(redisOptions(addr, this.config.redis, 'commands', this.commandTimeoutMs, this.tls)), addr),
     );
     if (topology === 'quorum') {
       clients.forEach((client, i) => client.on('ready', () => void this.refuseClusterNode(client, addrs[i])));
@@ -233,8 +242,14 @@ export class RedisLockDriver implements LockDriver {
   private useCluster(seeds: string[]): void {
     const nodes = seeds.map(parseRedisAddress);
     const name = seeds.join(',');
-    const commands = this.trackCluster(new Cluster(nodes, clusterOptions(this.config.redis, 'commands', this.commandTimeoutMs, this.tls)), name);
-    const subscriber = this.trackCluster(new Cluster(nodes, clusterOptions(this.config.redis, 'subscriber', this.commandTimeoutMs, this.tls)), name);
+    const commands = this.trackCluster(
+      new Cluster(nodes, clusterOptions(this.config.redis, 'commands', this.commandTimeoutMs, this.tls)),
+      name,
+    );
+    const subscriber = this.trackCluster(
+      new Cluster(nodes, clusterOptions(this.config.redis, 'subscriber', this.commandTimeoutMs, this.tls)),
+      name,
+    );
     commands.connect().catch(() => undefined);
     subscriber.connect().catch(() => undefined);
     this.connected = this.build('cluster', [commands], [name], true);
@@ -435,9 +450,7 @@ class RedisLease implements DriverLease {
         this.schedule(this.ttlMs / 6);
         return;
       }
-      this.controller.abort(
-        failure === 'held' ? new Error('the lock expired or was taken before it could be extended') : failure,
-      );
+      this.controller.abort(failure === 'held' ? new Error('the lock expired or was taken before it could be extended') : failure);
     }
   }
 }
@@ -448,7 +461,8 @@ class RedisLease implements DriverLease {
  * error; otherwise the lock is held (or, for extend, no longer ours).
  */
 async function classify(error: unknown): Promise<'held' | LockBackendError> {
-  if (!(error instanceof ExecutionError)) return new LockBackendError(`Redis lock operation failed: ${errorMessage(error)}`, { cause: error });
+  if (!(error instanceof ExecutionError))
+    return new LockBackendError(`Redis lock operation failed: ${errorMessage(error)}`, { cause: error });
   const last = error.attempts[error.attempts.length - 1];
   if (last === undefined) return 'held'; // Redlock refused locally: the lock had already expired.
   const stats = await last;
@@ -469,4 +483,3 @@ function replacing(scripts: RedisLockScripts): { [name in keyof RedisLockScripts
 function quorum(servers: number): number {
   return Math.floor(servers / 2) + 1;
 }
-

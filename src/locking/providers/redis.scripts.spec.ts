@@ -8,7 +8,7 @@ describe('redis lock scripts', () => {
 
   it('marks a waiting writer only in the waiting variant', () => {
     expect(writerScripts('c', true, 4500).acquireScript).toContain(`redis.call('SET', KEYS[3], '1', 'PX', 4500)`);
-    expect(writerScripts('c', false, 4500).acquireScript).not.toContain('KEYS[3], \'1\'');
+    expect(writerScripts('c', false, 4500).acquireScript).not.toContain("KEYS[3], '1'");
   });
 
   it('keeps readers out while a writer holds or waits', () => {

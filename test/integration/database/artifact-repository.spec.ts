@@ -43,7 +43,14 @@ describe.each(TEST_DIALECTS)('ArtifactRepository on %s', (dialect) => {
 
   it('round-trips a row with every field, a long path and a size beyond 2^32; the first insert of a path stays', async () => {
     const long = `build-trace-v2/${randomHash()}-${'n'.repeat(211)}.drv/${'o'.repeat(200)}.doi`;
-    const row = artifact({ path: long, kind: 'build-trace', storageKey: `k/${'x'.repeat(900)}`, narInfoHash: randomHash(), fileSize: 2 ** 40 + 7, contentEncoding: 'br' });
+    const row = artifact({
+      path: long,
+      kind: 'build-trace',
+      storageKey: `k/${'x'.repeat(900)}`,
+      narInfoHash: randomHash(),
+      fileSize: 2 ** 40 + 7,
+      contentEncoding: 'br',
+    });
     expect(long.length).toBeGreaterThan(450);
 
     await sut.insertIfAbsent(row);
@@ -65,7 +72,13 @@ describe.each(TEST_DIALECTS)('ArtifactRepository on %s', (dialect) => {
     await sut.insertIfAbsent(b);
     expect(await sut.sumStoredBytes()).toBe(100 + 2 ** 33);
 
-    await sut.touch(new Map([[a.path, 1_764_000_500_000], [b.path, 1_000], ['log/absent', 5]]));
+    await sut.touch(
+      new Map([
+        [a.path, 1_764_000_500_000],
+        [b.path, 1_000],
+        ['log/absent', 5],
+      ]),
+    );
     expect((await sut.findByPath(a.path))?.lastAccessedAt).toBe(1_764_000_500_000);
     expect((await sut.findByPath(b.path))?.lastAccessedAt).toBe(b.lastAccessedAt);
 

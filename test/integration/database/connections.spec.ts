@@ -41,7 +41,11 @@ describe('database connections from URLs', () => {
   it('reaches PostgreSQL through its unix socket directory (?host=)', async () => {
     const db = await fresh('postgres');
 
-    const rows = await queryWith(`postgresql:///${nameOf(db)}?host=/var/run/postgresql&user=postgres`, 'postgres', 'SELECT current_database() AS db');
+    const rows = await queryWith(
+      `postgresql:///${nameOf(db)}?host=/var/run/postgresql&user=postgres`,
+      'postgres',
+      'SELECT current_database() AS db',
+    );
 
     expect(rows).toEqual([{ db: nameOf(db) }]);
   });

@@ -22,7 +22,9 @@ describe.each(TEST_DIALECTS)('DatabaseModule on %s', (dialect) => {
         await expect(moduleRef.get(NarInfoRepository).findByHash(row.hash)).resolves.toMatchObject({ hash: row.hash });
         await expect(moduleRef.get(NarFileRepository).sumStoredBytes()).resolves.toBe(0);
         await expect(moduleRef.get(ConfigRepository).getOrInsert('k', 'v')).resolves.toBe('v');
-        await expect(moduleRef.get(DatabaseHealthIndicator).check()).resolves.toEqual({ database: { status: 'up', dialect: expect.any(String) } });
+        await expect(moduleRef.get(DatabaseHealthIndicator).check()).resolves.toEqual({
+          database: { status: 'up', dialect: expect.any(String) },
+        });
       } finally {
         await moduleRef.close();
       }

@@ -32,7 +32,9 @@ async function dump(config: DatabaseConfig) {
 
 /** A source database with every kind of value the tables hold. */
 async function seed(ds: DataSource): Promise<void> {
-  const files = Array.from({ length: 250 }, (_, i) => narFile({ fileSize: 2 ** 32 + i, fileHash: i % 3 ? null : `sha256:${randomHash()}` }));
+  const files = Array.from({ length: 250 }, (_, i) =>
+    narFile({ fileSize: 2 ** 32 + i, fileHash: i % 3 ? null : `sha256:${randomHash()}` }),
+  );
   await new NarFileRepository(ds).insertManyIfAbsent(files);
   const longRefs = Array.from({ length: 1500 }, () => `${randomHash()}-a-dependency-with-a-long-name`).join(' ');
   const rows = Array.from({ length: 300 }, (_, i) =>
@@ -146,6 +148,8 @@ describe('migrateDatabase', () => {
     const empty = await fresh('sqlite');
     const target = await fresh('sqlite');
 
-    await expect(migrateDatabase(empty.url, target.url)).rejects.toThrow(/source database has unapplied migrations \(InitialSchema\d+.*\); run ncps migrate up on it first/);
+    await expect(migrateDatabase(empty.url, target.url)).rejects.toThrow(
+      /source database has unapplied migrations \(InitialSchema\d+.*\); run ncps migrate up on it first/,
+    );
   });
 });

@@ -38,7 +38,8 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
     });
 
     beforeEach(async () => {
-      for (const table of ['narinfos', 'nar_files', 'config', 'nar_downloads', 'pins', 'negative_narinfos']) await ds.query(`DELETE FROM ${table}`);
+      for (const table of ['narinfos', 'nar_files', 'config', 'nar_downloads', 'pins', 'negative_narinfos'])
+        await ds.query(`DELETE FROM ${table}`);
     });
 
     describe('NarInfoRepository', () => {
@@ -63,7 +64,17 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
       });
 
       it('round-trips nulls in every nullable field', async () => {
-        const row = narinfo({ fileHash: null, fileSize: null, deriver: null, system: null, ca: null, upstreamUrl: null, upstreamNarUrl: null, refs: '', sigs: '' });
+        const row = narinfo({
+          fileHash: null,
+          fileSize: null,
+          deriver: null,
+          system: null,
+          ca: null,
+          upstreamUrl: null,
+          upstreamNarUrl: null,
+          refs: '',
+          sigs: '',
+        });
 
         await narinfos.insertIfAbsent(row);
 
@@ -99,8 +110,20 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
       });
 
       it('findServedByHash reads what serving needs, typed as the entity is, and sees every later write', async () => {
-        const served = ({ hash: _h, upstreamUrl: _u, upstreamNarUrl: _n, createdAt: _c, lastAccessedAt: _l, ...rest }: ReturnType<typeof narinfo>) => rest;
-        const row = narinfo({ fileSize: 2 ** 40 + 7, narSize: Number.MAX_SAFE_INTEGER, ca: 'fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s', verified: false });
+        const served = ({
+          hash: _h,
+          upstreamUrl: _u,
+          upstreamNarUrl: _n,
+          createdAt: _c,
+          lastAccessedAt: _l,
+          ...rest
+        }: ReturnType<typeof narinfo>) => rest;
+        const row = narinfo({
+          fileSize: 2 ** 40 + 7,
+          narSize: Number.MAX_SAFE_INTEGER,
+          ca: 'fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s',
+          verified: false,
+        });
         const bare = narinfo({ fileHash: null, fileSize: null, deriver: null, system: null, ca: null, refs: '', sigs: '' });
         await narinfos.insertManyIfAbsent([row, bare]);
 
@@ -175,7 +198,14 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         const [a, b, c] = [narinfo({ lastAccessedAt: 100 }), narinfo({ lastAccessedAt: 100 }), narinfo({ lastAccessedAt: 5000 })];
         await narinfos.insertManyIfAbsent([a, b, c]);
 
-        await narinfos.touch(new Map([[a.hash, 2000], [b.hash, 3000], [c.hash, 4000], [randomHash(), 9000]]));
+        await narinfos.touch(
+          new Map([
+            [a.hash, 2000],
+            [b.hash, 3000],
+            [c.hash, 4000],
+            [randomHash(), 9000],
+          ]),
+        );
 
         expect((await narinfos.findByHash(a.hash))?.lastAccessedAt).toBe(2000);
         expect((await narinfos.findByHash(b.hash))?.lastAccessedAt).toBe(3000);
@@ -194,7 +224,12 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
       });
 
       it('findLeastRecentlyUsed lists the oldest first, ties in insertion order, up to the limit', async () => {
-        const rows = [narinfo({ lastAccessedAt: 30 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 }), narinfo({ lastAccessedAt: 10 })];
+        const rows = [
+          narinfo({ lastAccessedAt: 30 }),
+          narinfo({ lastAccessedAt: 10 }),
+          narinfo({ lastAccessedAt: 20 }),
+          narinfo({ lastAccessedAt: 10 }),
+        ];
         for (const row of rows) await narinfos.insertIfAbsent(row);
 
         const sut = await narinfos.findLeastRecentlyUsed(3);
@@ -204,9 +239,20 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
       });
 
       it('findLeastRecentlyUsedAfter pages in (last access, id) order from a cursor, with References', async () => {
-        const rows = [narinfo({ lastAccessedAt: 30 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 }), narinfo({ lastAccessedAt: 10 }), narinfo({ lastAccessedAt: 20 })];
+        const rows = [
+          narinfo({ lastAccessedAt: 30 }),
+          narinfo({ lastAccessedAt: 10 }),
+          narinfo({ lastAccessedAt: 20 }),
+          narinfo({ lastAccessedAt: 10 }),
+          narinfo({ lastAccessedAt: 20 }),
+        ];
         for (const row of rows) await narinfos.insertIfAbsent(row);
-        const expected = [rows[1], rows[3], rows[2], rows[4], rows[0]].map((r) => ({ hash: r.hash, url: r.url, refs: r.refs, lastAccessedAt: r.lastAccessedAt }));
+        const expected = [rows[1], rows[3], rows[2], rows[4], rows[0]].map((r) => ({
+          hash: r.hash,
+          url: r.url,
+          refs: r.refs,
+          lastAccessedAt: r.lastAccessedAt,
+        }));
 
         const first = await narinfos.findLeastRecentlyUsedAfter(null, 3);
         const rest = await narinfos.findLeastRecentlyUsedAfter(first[2], 3);
@@ -317,20 +363,32 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         const [a, b] = [narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 50 })];
         await narFiles.insertManyIfAbsent([a, b]);
 
-        await narFiles.touch(new Map([[a.key, 40], [b.key, 40]]));
+        await narFiles.touch(
+          new Map([
+            [a.key, 40],
+            [b.key, 40],
+          ]),
+        );
 
         expect((await narFiles.findByKey(a.key))?.lastAccessedAt).toBe(40);
         expect((await narFiles.findByKey(b.key))?.lastAccessedAt).toBe(50);
       });
 
       it('findUnreferenced lists NAR files no narinfo points at, oldest first', async () => {
-        const files = [narFile({ lastAccessedAt: 30 }), narFile({ lastAccessedAt: 10 }), narFile({ lastAccessedAt: 20 }), narFile({ lastAccessedAt: 5 })];
+        const files = [
+          narFile({ lastAccessedAt: 30 }),
+          narFile({ lastAccessedAt: 10 }),
+          narFile({ lastAccessedAt: 20 }),
+          narFile({ lastAccessedAt: 5 }),
+        ];
         await narFiles.insertManyIfAbsent(files);
         await narinfos.insertIfAbsent(narinfo({ url: files[3].key }));
 
         const sut = await narFiles.findUnreferenced(10);
 
-        expect(sut).toEqual([files[1], files[2], files[0]].map((f) => ({ key: f.key, fileSize: f.fileSize, lastAccessedAt: f.lastAccessedAt })));
+        expect(sut).toEqual(
+          [files[1], files[2], files[0]].map((f) => ({ key: f.key, fileSize: f.fileSize, lastAccessedAt: f.lastAccessedAt })),
+        );
         await expect(narFiles.findUnreferenced(1)).resolves.toEqual([expect.objectContaining({ key: files[1].key })]);
       });
 

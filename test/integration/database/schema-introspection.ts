@@ -61,7 +61,12 @@ async function describePostgres(ds: DataSource, table: string): Promise<TableSha
      WHERE table_schema = current_schema() AND table_name = $1`,
     [table],
   );
-  for (const c of columns as Array<{ column_name: string; data_type: string; is_nullable: string; character_maximum_length: number | null }>) {
+  for (const c of columns as Array<{
+    column_name: string;
+    data_type: string;
+    is_nullable: string;
+    character_maximum_length: number | null;
+  }>) {
     shape.columns[c.column_name] = { type: family(c.data_type, c.character_maximum_length), nullable: c.is_nullable === 'YES' };
   }
   const indexes = await ds.query(

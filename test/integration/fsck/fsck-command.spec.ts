@@ -132,7 +132,14 @@ describe.each(SETUPS)('ncps fsck on $name', (setup) => {
   async function store(nar: ReturnType<typeof makeNar>, parts: { narinfo?: boolean; row?: boolean; object?: boolean; uploaded?: boolean }) {
     if (parts.object) await storage.put(nar.key, Readable.from([nar.bytes]));
     if (parts.row) {
-      await narFiles.insertIfAbsent({ key: nar.key, compression: 'xz', fileSize: nar.bytes.length, fileHash: nar.fileHash, createdAt: LONG_AGO, lastAccessedAt: LONG_AGO });
+      await narFiles.insertIfAbsent({
+        key: nar.key,
+        compression: 'xz',
+        fileSize: nar.bytes.length,
+        fileHash: nar.fileHash,
+        createdAt: LONG_AGO,
+        lastAccessedAt: LONG_AGO,
+      });
     }
     if (parts.narinfo) {
       await narInfos.insertIfAbsent({
@@ -201,7 +208,9 @@ describe.each(SETUPS)('ncps fsck on $name', (setup) => {
       ]),
     );
     expect(lines).toHaveLength(7);
-    expect(lines[6]).toMatch(/^fsck: checked 5 NAR files, 6 narinfos, 6 stored objects; found .*; 6 left \(run with --repair to fix them\)$/);
+    expect(lines[6]).toMatch(
+      /^fsck: checked 5 NAR files, 6 narinfos, 6 stored objects; found .*; 6 left \(run with --repair to fix them\)$/,
+    );
 
     const verify = await cli('--verify-content', '--json');
     expect(verify.code).toBe(1);
@@ -229,11 +238,15 @@ describe.each(SETUPS)('ncps fsck on $name', (setup) => {
     }
     try {
       const repair = await cli('--repair', '--verify-content');
-      expect(repair.stdout).toMatch(new RegExp(`^corrupt-object ${flipped.key}: .* — repaired: deleted its nar_files row and the object`, 'm'));
+      expect(repair.stdout).toMatch(
+        new RegExp(`^corrupt-object ${flipped.key}: .* — repaired: deleted its nar_files row and the object`, 'm'),
+      );
       expect(repair.stdout).toMatch(new RegExp(`^untracked-object ${untracked.key}: .* — repaired: recorded its nar_files row`, 'm'));
       if (setup.sharedLocks) {
         expect(repair.code).toBe(1);
-        expect(repair.stdout).toMatch(new RegExp(`^size-mismatch ${resized.key}: .* — not repaired: being downloaded or uploaded; left alone`, 'm'));
+        expect(repair.stdout).toMatch(
+          new RegExp(`^size-mismatch ${resized.key}: .* — not repaired: being downloaded or uploaded; left alone`, 'm'),
+        );
         expect((await storage.head(resized.key))?.size).toBe(resized.bytes.length - 1);
         expect(repair.stdout).toMatch(/; 1 left$/m);
       } else {

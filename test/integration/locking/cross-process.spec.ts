@@ -88,8 +88,23 @@ describe('redis over TLS, with ACL credentials', () => {
     // A self-signed certificate for 127.0.0.1; the worker trusts it through NODE_EXTRA_CA_CERTS.
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-        '-keyout', join(certs, 'key.pem'), '-out', join(certs, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(certs, 'key.pem'),
+        '-out',
+        join(certs, 'cert.pem'),
+      ],
       { stdio: 'ignore' },
     );
     server = await PrivateRedis.start({
@@ -113,12 +128,20 @@ describe('redis over TLS, with ACL credentials', () => {
       iterations: 3,
       ttlMs: 5000,
     };
-    await expect(start(task, { NODE_EXTRA_CA_CERTS: join(certs, 'cert.pem') }).result()).resolves.toEqual({ acquired: 3, violations: 0, most: 0 });
+    await expect(start(task, { NODE_EXTRA_CA_CERTS: join(certs, 'cert.pem') }).result()).resolves.toEqual({
+      acquired: 3,
+      violations: 0,
+      most: 0,
+    });
   });
 
   it('cannot reach the TLS server without the flag', async () => {
     const plain = await createLockPort(
-      lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'ncps', password: 'tls-s3cret' } }),
+      lockTestConfig('redis', {
+        keyPrefix: 'ncps:lock:',
+        redisAddrs: [server.address],
+        redis: { username: 'ncps', password: 'tls-s3cret' },
+      }),
       new Registry(),
       // The server never answers a plain client: keep its unanswered commands' timers short.
       { readyTimeoutMs: 300, redis: { commandTimeoutMs: 300 } },

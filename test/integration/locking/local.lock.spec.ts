@@ -10,7 +10,8 @@ import { describeLockConformance, LockFixture } from './lock.conformance';
  */
 describeLockConformance('local', (): LockFixture => {
   let port: Promise<LockPort> | undefined;
-  const shared = (): Promise<LockPort> => (port ??= createLockPort(lockTestConfig('local', { keyPrefix: testKeyPrefix() }), new Registry()));
+  const shared = (): Promise<LockPort> =>
+    (port ??= createLockPort(lockTestConfig('local', { keyPrefix: testKeyPrefix() }), new Registry()));
   return {
     instances: async (count) => Array(count).fill(await shared()),
     holdAndVanish: async (key) => {

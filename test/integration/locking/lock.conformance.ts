@@ -233,7 +233,9 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
       });
       await holder.entered;
       const acquired = await Promise.all(
-        waiting.map((mode) => (mode === 'write' ? b.withLock(key, 30_000, async () => Date.now()) : b.withReadLock(key, 30_000, async () => Date.now()))),
+        waiting.map((mode) =>
+          mode === 'write' ? b.withLock(key, 30_000, async () => Date.now()) : b.withReadLock(key, 30_000, async () => Date.now()),
+        ),
       );
       await holding;
       for (const at of acquired) expect(at - releasedAt).toBeLessThan(1000);

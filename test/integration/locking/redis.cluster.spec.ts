@@ -78,7 +78,9 @@ describe('redis provider on a Redis Cluster', () => {
 
   it('refuses to start when told the cluster nodes are independent servers (--cache-redis-redlock-quorum)', async () => {
     const config = lockTestConfig('redis', { keyPrefix: testKeyPrefix(), redisAddrs: cluster.addresses, redis: { redlockQuorum: true } });
-    await expect(createLockPort(config, new Registry())).rejects.toThrow(/is a Redis Cluster node, but --cache-redis-redlock-quorum is for independent servers/);
+    await expect(createLockPort(config, new Registry())).rejects.toThrow(
+      /is a Redis Cluster node, but --cache-redis-redlock-quorum is for independent servers/,
+    );
   });
 
   it('refuses to start when several addresses are plain servers without --cache-redis-redlock-quorum', async () => {
@@ -169,7 +171,11 @@ describe('redis cluster with replicas: a master fails over', () => {
     replicated = await RedisCluster.start({ masters: 3, replicas: 1, nodeTimeoutMs: 500 });
     // The shipped retry policy and breaker: what a deployment gets without tuning.
     sut = await createLockPort(
-      lockTestConfig('redis', { keyPrefix, redisAddrs: replicated.addresses, retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2000, jitter: true } }),
+      lockTestConfig('redis', {
+        keyPrefix,
+        redisAddrs: replicated.addresses,
+        retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2000, jitter: true },
+      }),
       new Registry(),
       { probeIntervalMs: 200 },
     );

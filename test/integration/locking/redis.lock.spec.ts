@@ -67,7 +67,7 @@ describe('redis provider', () => {
     expect(freedAfter).toBeLessThan(leaseMaxMs + 1000);
   });
 
-  it('renews a reader\'s lease too: a NAR served for longer than a lease keeps the LRU out', async () => {
+  it("renews a reader's lease too: a NAR served for longer than a lease keeps the LRU out", async () => {
     const leaseMaxMs = 600;
     const reading = await createLockPort(lockTestConfig('redis', { keyPrefix }), new Registry(), { redis: { leaseMaxMs } });
     const key = 'cache:nar:long-read';
@@ -129,7 +129,12 @@ describe('redis provider with several independent servers (--cache-redis-redlock
     servers = await Promise.all([0, 1, 2].map(() => PrivateRedis.start()));
     const retry = { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 50, jitter: false };
     sut = await createLockPort(
-      lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: servers.map((server) => server.address), retry, redis: { redlockQuorum: true } }),
+      lockTestConfig('redis', {
+        keyPrefix: 'ncps:lock:',
+        redisAddrs: servers.map((server) => server.address),
+        retry,
+        redis: { redlockQuorum: true },
+      }),
       new Registry(),
       { breaker: { failureThreshold: 100 } },
     );
@@ -171,7 +176,11 @@ describe('redis provider with ACL credentials and a database number', () => {
   afterAll(() => server.destroy());
 
   it('authenticates with username and password and locks in the configured database', async () => {
-    const config = lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'ncps', password: 's3cret-pass', db: 5 } });
+    const config = lockTestConfig('redis', {
+      keyPrefix: 'ncps:lock:',
+      redisAddrs: [server.address],
+      redis: { username: 'ncps', password: 's3cret-pass', db: 5 },
+    });
     const sut = await createLockPort(config, new Registry());
     try {
       await sut.withLock('lru', 5000, async () => {
@@ -185,7 +194,11 @@ describe('redis provider with ACL credentials and a database number', () => {
   });
 
   it('refuses to start with a wrong password, saying so without ever showing it', async () => {
-    const config = lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'ncps', password: 'wrong-secret-value' } });
+    const config = lockTestConfig('redis', {
+      keyPrefix: 'ncps:lock:',
+      redisAddrs: [server.address],
+      redis: { username: 'ncps', password: 'wrong-secret-value' },
+    });
     const logged: unknown[] = [];
     jest.spyOn(Logger.prototype, 'error').mockImplementation((...args: unknown[]) => void logged.push(args));
     try {
@@ -201,7 +214,6 @@ describe('redis provider with ACL credentials and a database number', () => {
       jest.restoreAllMocks();
     }
   });
-
 });
 
 describe('redis provider started while its single server is down', () => {
@@ -241,7 +253,11 @@ describe('redis provider started while its single server is down', () => {
 describe('redis provider with an ACL user that may not run INFO', () => {
   it('takes the single server for a plain one and locks there', async () => {
     const server = await PrivateRedis.start({ config: ['user default off', 'user locks on >p4ss ~* &* +@all -info'] });
-    const config = lockTestConfig('redis', { keyPrefix: 'ncps:lock:', redisAddrs: [server.address], redis: { username: 'locks', password: 'p4ss' } });
+    const config = lockTestConfig('redis', {
+      keyPrefix: 'ncps:lock:',
+      redisAddrs: [server.address],
+      redis: { username: 'locks', password: 'p4ss' },
+    });
     const sut = await createLockPort(config, new Registry());
     try {
       await expect(sut.withLock('lru', 5000, async () => 'locked')).resolves.toBe('locked');

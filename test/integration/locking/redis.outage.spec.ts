@@ -57,7 +57,10 @@ describe('redis lock backend when Redis goes away', () => {
     await expect(strict.withLock('lru', 5000, async () => undefined)).rejects.toMatchObject({ name: 'LockUnavailableError' });
     const started = Date.now();
     await expect(strict.withLock('lru', 5000, async () => undefined)).rejects.toMatchObject({ reason: 'circuit_breaker' });
-    await expect(strict.tryWithLock('lru', 5000, async () => undefined)).rejects.toMatchObject({ name: 'LockUnavailableError', reason: 'circuit_breaker' });
+    await expect(strict.tryWithLock('lru', 5000, async () => undefined)).rejects.toMatchObject({
+      name: 'LockUnavailableError',
+      reason: 'circuit_breaker',
+    });
     expect(Date.now() - started).toBeLessThan(100);
     expect(logs).toContainEqual(['error', 'circuit breaker open: Redis is unavailable']);
     await expect(a.health.isHealthy()).resolves.toMatchObject({ locks: { status: 'down', backend: 'redis', reachable: false } });

@@ -105,7 +105,9 @@ describe('redis over TLS with an ACL user: one server', () => {
 
   it('refuses to start with a CA that did not sign the certificate, and says what to do', async () => {
     const { error } = await startFailure(configFromEnvironment([server.address], env({ CACHE_REDIS_CA_FILE: pki.otherCaFile })));
-    expect(error.message).toMatch(/^Redis at 127\.0\.0\.1:\d+: TLS certificate not trusted \(\w+: .+\): give its CA with --cache-redis-ca-file or NODE_EXTRA_CA_CERTS$/);
+    expect(error.message).toMatch(
+      /^Redis at 127\.0\.0\.1:\d+: TLS certificate not trusted \(\w+: .+\): give its CA with --cache-redis-ca-file or NODE_EXTRA_CA_CERTS$/,
+    );
   });
 
   it('refuses to start with the system CAs only (no CA file)', async () => {
@@ -116,7 +118,9 @@ describe('redis over TLS with an ACL user: one server', () => {
   });
 
   it('refuses to start with a wrong password, naming the user but never the password', async () => {
-    const { error, logged } = await startFailure(configFromEnvironment([server.address], env({ CACHE_REDIS_PASSWORD: 'not-the-right-s3cret' })));
+    const { error, logged } = await startFailure(
+      configFromEnvironment([server.address], env({ CACHE_REDIS_PASSWORD: 'not-the-right-s3cret' })),
+    );
     expect(error.message).toMatch(/refused the credentials of user "ncps" \(WRONGPASS/);
     expect(logged).toContain('refused the credentials');
     expect(`${error.message}${logged}`).not.toContain('not-the-right-s3cret');
@@ -127,7 +131,11 @@ describe('redis over TLS with an ACL user: a 3-master cluster', () => {
   let cluster: RedisCluster;
 
   beforeAll(async () => {
-    cluster = await RedisCluster.start({ masters: 3, tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile }, user: USER });
+    cluster = await RedisCluster.start({
+      masters: 3,
+      tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+      user: USER,
+    });
   }, 60_000);
   afterAll(() => cluster?.destroy());
 

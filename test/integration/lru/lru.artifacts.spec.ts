@@ -40,9 +40,21 @@ describe('LRU eviction of artifacts', () => {
     // Access order (times only move forward, so set after the uploads): orphan listing, old log, a,
     // b, new log, c; a's listing is touched last, which must not keep it once a goes.
     const t = Date.now() + 60_000;
-    await server.app.get(NarInfoRepository).touch(new Map([[hashes.a, t + 2], [hashes.b, t + 3], [hashes.c, t + 5]]));
+    await server.app.get(NarInfoRepository).touch(
+      new Map([
+        [hashes.a, t + 2],
+        [hashes.b, t + 3],
+        [hashes.c, t + 5],
+      ]),
+    );
     await server.app.get(ArtifactRepository).touch(
-      new Map([[paths.orphanListing, t], [paths.oldLog, t + 1], [paths.newLog, t + 4], [paths.listingA, t + 9], [paths.listingC, t + 9]]),
+      new Map([
+        [paths.orphanListing, t],
+        [paths.oldLog, t + 1],
+        [paths.newLog, t + 4],
+        [paths.listingA, t + 9],
+        [paths.listingC, t + 9],
+      ]),
     );
 
     const result = await server.app.get(LruService).runOnce();

@@ -140,7 +140,9 @@ describe('logs of ncps serve', () => {
     expect(ncps.logs.filter((l) => l.startsWith('{')).length).toBeGreaterThan(10);
     const ofRequest = lines().filter((l) => l.reqId === `miss-${suffix}`);
     // The service's own lines inside the request (lock, upstream fetch) carry its id, like the access line.
-    expect(ofRequest.map((l) => l.msg)).toEqual(expect.arrayContaining(['acquired download lock', 'narinfo fetched from upstream', 'request completed']));
+    expect(ofRequest.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['acquired download lock', 'narinfo fetched from upstream', 'request completed']),
+    );
     expect(ofRequest.find((l) => l.msg === 'acquired download lock')).toMatchObject({
       level: 'info',
       hash: HASH,
@@ -153,7 +155,9 @@ describe('logs of ncps serve', () => {
   it('do not treat a client hanging up as an error', async () => {
     await until('the NAR is being downloaded', () => upstream.count(NAR_PATH) === 1);
     expect(await getAndHangUp(`${ncps.url}${NAR_PATH}`, { ...auth, 'x-request-id': `quit-${suffix}` })).toBe(200);
-    await until('the hang-up is logged', () => lines().some((l) => l.reqId === `quit-${suffix}` && l.msg === 'client closed the connection'));
+    await until('the hang-up is logged', () =>
+      lines().some((l) => l.reqId === `quit-${suffix}` && l.msg === 'client closed the connection'),
+    );
     const ofRequest = lines().filter((l) => l.reqId === `quit-${suffix}`);
     expect(ofRequest.find((l) => l.msg === 'client closed the connection')?.level).toBe('info');
     expect(ofRequest.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);

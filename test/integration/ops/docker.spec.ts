@@ -71,7 +71,9 @@ describe('docker/Dockerfile', () => {
   it('is built by scripts/docker-test.sh from a context holding everything it copies', () => {
     const script = read('scripts/docker-test.sh');
     const context = /tar -c --exclude='\*\.spec\.ts' ([^)]+)\)/.exec(script)![1].split(/\s+/);
-    const copied = all('COPY').filter((args) => !args.startsWith('--from')).flatMap((args) => args.split(/\s+/).slice(0, -1));
+    const copied = all('COPY')
+      .filter((args) => !args.startsWith('--from'))
+      .flatMap((args) => args.split(/\s+/).slice(0, -1));
     expect(copied.length).toBeGreaterThan(0);
     expect(copied.filter((path) => !context.some((c) => path === c || path.startsWith(`${c}/`)))).toEqual([]);
     expect(script).toContain('--build-arg BUILD_BASE=ncps-build-base:local');
@@ -118,7 +120,11 @@ describe('docker/compose.ha.yaml', () => {
     for (const [i, [name]] of instances.entries()) expect(environments[i].SERVER_ADVERTISE_URL).toBe(`http://${name}:8501`);
     const shared = environments.map(({ SERVER_ADVERTISE_URL: _own, ...rest }) => rest);
     expect(new Set(shared.map((e) => JSON.stringify(e))).size).toBe(1);
-    expect(shared[0]).toMatchObject({ CACHE_LOCK_BACKEND: 'redis', CACHE_REDIS_ADDRS: 'redis:6379', CACHE_STORAGE_S3_ENDPOINT: 'http://minio:9000' });
+    expect(shared[0]).toMatchObject({
+      CACHE_LOCK_BACKEND: 'redis',
+      CACHE_REDIS_ADDRS: 'redis:6379',
+      CACHE_STORAGE_S3_ENDPOINT: 'http://minio:9000',
+    });
     expect(shared[0].CACHE_DATABASE_URL).toMatch(/^postgresql:\/\/[^@]+@postgres:5432\//);
   });
 
@@ -126,11 +132,16 @@ describe('docker/compose.ha.yaml', () => {
     expect(Object.keys(file.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-bucket', 'load-balancer']));
     const env = environmentOf(instances[0][1]);
     const minio = environmentOf(file.services.minio);
-    expect([env.CACHE_STORAGE_S3_ACCESS_KEY_ID, env.CACHE_STORAGE_S3_SECRET_ACCESS_KEY]).toEqual([minio.MINIO_ROOT_USER, minio.MINIO_ROOT_PASSWORD]);
+    expect([env.CACHE_STORAGE_S3_ACCESS_KEY_ID, env.CACHE_STORAGE_S3_SECRET_ACCESS_KEY]).toEqual([
+      minio.MINIO_ROOT_USER,
+      minio.MINIO_ROOT_PASSWORD,
+    ]);
     const bucketCommand = (file.services['minio-bucket'].entrypoint as string[]).join(' ');
     expect(bucketCommand).toContain(`local/${env.CACHE_STORAGE_S3_BUCKET}`);
     const postgres = environmentOf(file.services.postgres);
-    expect(env.CACHE_DATABASE_URL).toBe(`postgresql://${postgres.POSTGRES_USER}:${postgres.POSTGRES_PASSWORD}@postgres:5432/${postgres.POSTGRES_DB}`);
+    expect(env.CACHE_DATABASE_URL).toBe(
+      `postgresql://${postgres.POSTGRES_USER}:${postgres.POSTGRES_PASSWORD}@postgres:5432/${postgres.POSTGRES_DB}`,
+    );
   });
 
   it('balances over exactly the three instances, checking /health', () => {

@@ -132,7 +132,12 @@ describe('ncps serve as a service process', () => {
     notify = await NotifySocket.listen(join(dir, 'notify.sock'));
     const publicKey = (await readFile(join(__dirname, '../../fixtures/nix/keys/fixture-1.pk'), 'utf8')).trim();
     ncps = await NcpsProcess.start(
-      [`--cache-data-dir=${join(dir, 'data')}`, `--cache-upstream-url=${upstream.url}`, `--cache-upstream-public-key=${publicKey}`, '--cache-hostname=ncps-service-test'],
+      [
+        `--cache-data-dir=${join(dir, 'data')}`,
+        `--cache-upstream-url=${upstream.url}`,
+        `--cache-upstream-public-key=${publicKey}`,
+        '--cache-hostname=ncps-service-test',
+      ],
       { NOTIFY_SOCKET: notify.path },
     );
   }, 60_000);
@@ -156,7 +161,9 @@ describe('ncps serve as a service process', () => {
     for (let i = 0; i < 50 && ncps.logged('SIGHUP ignored: restart ncps to apply configuration changes').length === 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(ncps.logged('SIGHUP ignored: restart ncps to apply configuration changes')).toEqual([expect.objectContaining({ level: 'warn' })]);
+    expect(ncps.logged('SIGHUP ignored: restart ncps to apply configuration changes')).toEqual([
+      expect.objectContaining({ level: 'warn' }),
+    ]);
     expect((await fetch(`${ncps.url}/healthz`)).status).toBe(200);
   });
 

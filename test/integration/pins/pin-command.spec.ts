@@ -41,7 +41,12 @@ describe('ncps pin', () => {
 
     const listed = await cli('ls');
     expect(listed.code).toBe(0);
-    expect(listed.stdout.trim().split('\n').map((line) => line.split('  ')[0])).toEqual([hash, other]);
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('  ')[0]),
+    ).toEqual([hash, other]);
 
     expect(await cli('rm', hash)).toMatchObject({ code: 0, stdout: `unpinned ${hash}\n` });
     expect((await cli('ls')).stdout).toBe(`${other}  no expiry  not stored yet\n`);
@@ -49,7 +54,10 @@ describe('ncps pin', () => {
 
   it('says what is wrong, and exits 1, for an unknown pin, a bad path or a bad TTL', async () => {
     expect(await cli('rm', hash)).toMatchObject({ code: 1, stderr: 'ncps: no such pin\n' });
-    expect(await cli('add', 'hello')).toMatchObject({ code: 1, stderr: expect.stringContaining('neither a store path nor a store path hash') });
+    expect(await cli('add', 'hello')).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('neither a store path nor a store path hash'),
+    });
     expect(await cli('add', hash, '--ttl', 'soon')).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid ttl') });
     expect((await cli('ls')).stdout).toBe(`${other}  no expiry  not stored yet\n`);
   });

@@ -46,8 +46,7 @@ describeStorageConformance(
     {
       // s3rver checks the access key id but not V4 signatures, so a wrong id stands for bad credentials.
       situation: 'the credentials are wrong',
-      make: async () =>
-        new S3Storage({ ...server.config, accessKeyId: 'WRONGKEYID', secretAccessKey: 'never-print-this-secret' }),
+      make: async () => new S3Storage({ ...server.config, accessKeyId: 'WRONGKEYID', secretAccessKey: 'never-print-this-secret' }),
       message: /refused our credentials \(HTTP 403.*\): check the access key id and secret access key/,
       secret: 'never-print-this-secret',
     },

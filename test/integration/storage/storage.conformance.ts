@@ -34,11 +34,7 @@ async function toArray(objects: AsyncIterable<StoredObject>): Promise<StoredObje
  * The StoragePort contract (see storage.port.ts), run against every provider. Each test works under
  * its own key prefix, so tests never see each other's objects even though they share one provider.
  */
-export function describeStorageConformance(
-  name: string,
-  setup: () => Promise<StorageFixture>,
-  broken: BrokenStorage[],
-): void {
+export function describeStorageConformance(name: string, setup: () => Promise<StorageFixture>, broken: BrokenStorage[]): void {
   describe(`StoragePort conformance: ${name}`, () => {
     let fixture: StorageFixture;
     let sut: StoragePort;
@@ -96,9 +92,7 @@ export function describeStorageConformance(
       });
 
       it('returns the whole object for 0..size-1', async () => {
-        expect(await digest((await sut.read(key, { start: 0, end: LARGE - 1 }))!)).toEqual(
-          await expectedDigest('range', LARGE),
-        );
+        expect(await digest((await sut.read(key, { start: 0, end: LARGE - 1 }))!)).toEqual(await expectedDigest('range', LARGE));
       });
 
       it('clamps an end past the end of the object, as HTTP does', async () => {

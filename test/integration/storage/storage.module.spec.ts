@@ -44,7 +44,11 @@ describe('StorageModule', () => {
     expect(await health.check()).toEqual({ storage: { status: 'up', kind: 'local' } });
     await rm(root, { recursive: true });
     expect(await health.check()).toEqual({
-      storage: { status: 'down', kind: 'local', message: `local storage directory ${root} does not exist (removed, or its volume is not mounted?)` },
+      storage: {
+        status: 'down',
+        kind: 'local',
+        message: `local storage directory ${root} does not exist (removed, or its volume is not mounted?)`,
+      },
     });
 
     await app.close();

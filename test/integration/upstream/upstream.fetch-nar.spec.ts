@@ -102,7 +102,10 @@ describe('UpstreamService.fetchNar', () => {
     const { body } = await fetch();
     await once(body, 'data');
     body.destroy();
-    const outcome = await Promise.race([serverSocketClosed!.then(() => 'closed'), sleep(2000, undefined, { ref: false }).then(() => 'still open')]);
+    const outcome = await Promise.race([
+      serverSocketClosed!.then(() => 'closed'),
+      sleep(2000, undefined, { ref: false }).then(() => 'still open'),
+    ]);
     expect(outcome).toBe('closed');
   });
 });

@@ -192,7 +192,10 @@ describe('UpstreamService.findNarInfo', () => {
     const next = await upstream(40);
     const stranger = await upstream(40); // another port: another origin, never configured
     const outside = makeNarInfo({ key: trusted.secretKey, url: `${stranger.url}/nar/x.nar.xz` });
-    const inside = { ...outside, text: serializeNarInfo(signedOnlyBy({ ...outside.info, url: `${next.url}/nar/y.nar.xz`, sigs: [] }, trusted.secretKey)) };
+    const inside = {
+      ...outside,
+      text: serializeNarInfo(signedOnlyBy({ ...outside.info, url: `${next.url}/nar/y.nar.xz`, sigs: [] }, trusted.secretKey)),
+    };
     best.serve(`/${outside.hash}.narinfo`, outside.text);
     next.serve(`/${outside.hash}.narinfo`, inside.text);
     const { service } = await start([best.url, next.url]);

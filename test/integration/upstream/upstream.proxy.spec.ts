@@ -50,7 +50,13 @@ describe('upstream requests through a forward proxy (HTTP_PROXY, HTTPS_PROXY, NO
     await expect(harness.service.findNarInfo(two.hash)).resolves.toMatchObject({ upstream: { url: `http://localhost:${direct.port}` } });
 
     const relayed = proxy.to(`127.0.0.1:${proxied.port}`).map(({ method, target }) => `${method} ${target}`);
-    expect(relayed).toEqual(expect.arrayContaining([`GET ${proxied.url}/nix-cache-info`, `GET ${proxied.url}/${one.hash}.narinfo`, `GET ${proxied.url}/${two.hash}.narinfo`]));
+    expect(relayed).toEqual(
+      expect.arrayContaining([
+        `GET ${proxied.url}/nix-cache-info`,
+        `GET ${proxied.url}/${one.hash}.narinfo`,
+        `GET ${proxied.url}/${two.hash}.narinfo`,
+      ]),
+    );
     expect(proxy.to(`localhost:${direct.port}`)).toEqual([]);
     expect(direct.count(`/${two.hash}.narinfo`)).toBe(1);
     // What the proxy relayed reached the upstream: once each, nothing asked twice.
@@ -162,7 +168,9 @@ describe('upstream requests through a forward proxy (HTTP_PROXY, HTTPS_PROXY, NO
       /^--cache-upstream-https-proxy: https proxies are not supported/,
     );
     await expect(startUpstreams({ urls: [], env: { HTTPS_PROXY: 'socks5://user:hunter2@proxy.corp' } })).rejects.not.toThrow('hunter2');
-    await expect(startUpstreams({ urls: [], env: { NO_PROXY: 'example.com:http' } })).rejects.toThrow(/^--cache-upstream-no-proxy: "example.com:http"/);
+    await expect(startUpstreams({ urls: [], env: { NO_PROXY: 'example.com:http' } })).rejects.toThrow(
+      /^--cache-upstream-no-proxy: "example.com:http"/,
+    );
   });
 });
 
@@ -205,7 +213,9 @@ describe('politeness to upstreams', () => {
     harness = await startUpstreams({ urls: [url] });
     const service = harness.service;
 
-    const downloads = Array.from({ length: 5 }, () => service.fetchNar(`${upstream.url}/nar/x.nar`, { url: upstream.url }).then(({ body }) => drain(body)));
+    const downloads = Array.from({ length: 5 }, () =>
+      service.fetchNar(`${upstream.url}/nar/x.nar`, { url: upstream.url }).then(({ body }) => drain(body)),
+    );
     await twoArrived;
     // NAR downloads hold both connections; a narinfo lookup has its own pool and is answered.
     await expect(service.findNarInfo(made.hash)).resolves.not.toBeNull();
@@ -272,7 +282,9 @@ describe('politeness to upstreams', () => {
     expect(busy.count(`/${first.hash}.narinfo`)).toBe(1);
     expect(service.list()[0]).toMatchObject({ url: busy.url, healthy: true, retryAfter: expect.any(String) });
     expect(Date.parse(service.list()[0].retryAfter ?? '')).toBeGreaterThanOrEqual(start + 120_000);
-    expect((await harness.health.check()).upstreams).toMatchObject({ upstreams: [{ url: busy.url, retryAfter: service.list()[0].retryAfter }, { url: other.url }] });
+    expect((await harness.health.check()).upstreams).toMatchObject({
+      upstreams: [{ url: busy.url, retryAfter: service.list()[0].retryAfter }, { url: other.url }],
+    });
 
     // Skipped: not asked, the other upstream answers.
     await expect(service.findNarInfo(second.hash)).resolves.toMatchObject({ upstream: { url: other.url } });
@@ -302,7 +314,10 @@ describe('politeness to upstreams', () => {
     busy.serve(`/${made.hash}.narinfo`, made.text);
     harness = await startUpstreams({ urls: [busy.url] });
 
-    await expect(harness.service.fetchNar(`${busy.url}/nar/x.nar`, { url: busy.url })).rejects.toMatchObject({ reason: 'status', upstreamStatus: 503 });
+    await expect(harness.service.fetchNar(`${busy.url}/nar/x.nar`, { url: busy.url })).rejects.toMatchObject({
+      reason: 'status',
+      upstreamStatus: 503,
+    });
     await expect(harness.service.lookupNarInfo(made.hash)).resolves.toEqual({ outcome: 'unavailable' });
     expect(busy.count(`/${made.hash}.narinfo`)).toBe(0);
   });
