@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 
 /**
  * A server on the embedded defaults (SQLite, local storage, local locks) must not load the drivers of
- * backends it does not use: each costs start-up time and resident memory (issue 12). A fresh process
+ * backends it does not use: each costs start-up time and resident memory. A fresh process
  * loads the CLI with everything it imports, as main.ts does, and creates the configured providers
  * through their factories; then the modules it holds are listed.
  */

@@ -7,7 +7,7 @@ import { addConfigOptions, configFromCommand } from './options';
 const log = (line: string) => void process.stdout.write(`${line}\n`);
 
 /**
- * Moving a cache between backends (the seed's migration guide as two commands):
+ * Moving a cache between backends (the Go ncps's migration guide as two commands):
  * `ncps migrate-database --from URL --to URL` and `ncps migrate-storage --from local:DIR --to s3`.
  */
 export function registerMigrateData(program: Command, env: NodeJS.ProcessEnv): void {

@@ -11,7 +11,7 @@ describe('backoffDelay', () => {
     expect(backoffDelay(10_000, retry)).toBe(2000);
   });
 
-  it('adds random(0, delay) with jitter, as the seed shows (attempt 1: 100 ms + 0–100 ms)', () => {
+  it('adds random(0, delay) with jitter, as docs/ha.md shows (attempt 1: 100 ms + 0–100 ms)', () => {
     const sut = { ...retry, jitter: true };
     expect(backoffDelay(0, sut, () => 0)).toBe(100);
     expect(backoffDelay(0, sut, () => 0.5)).toBe(150);

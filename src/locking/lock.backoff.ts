@@ -3,7 +3,7 @@ import { LockConfig } from 'src/config/config';
 export type RetryPolicy = LockConfig['retry'];
 
 /**
- * The seed's retry delay: `delay = min(initial · 2^attempt, max)`, plus `random(0, delay)` with jitter
+ * The documented retry delay (docs/ha.md): `delay = min(initial · 2^attempt, max)`, plus `random(0, delay)` with jitter
  * (attempt 0 waits 100–200 ms with the defaults, attempt 1 200–400 ms, ... capped at 2–4 s).
  * Jitter spreads the instances that were all woken by the same release.
  */

@@ -63,7 +63,7 @@ export async function createLockPort(
   switch (backend) {
     case 'local':
       metrics.prime(['local'], ['timeout']);
-      // The seed's troubleshooting greps for this line to tell a single-instance setup.
+      // docs/ha.md's troubleshooting greps for this line to tell a single-instance setup.
       new Logger('Locks').log({ backend }, 'using local locks');
       return new LocalLockProvider(telemetry);
     case 'redis': {

@@ -3,7 +3,7 @@ import { downloadNarInfoKey, downloadNarKey, LRU_LOCK_KEY, lockLogFields, lockTy
 describe('lock keys', () => {
   const hash = '0c0kvvfpjd7lb4x3y10dkd1vgfhfb1c4';
 
-  it('builds the keys the seed documents (the backend adds the ncps:lock: prefix)', () => {
+  it('builds the documented keys (the backend adds the ncps:lock: prefix)', () => {
     expect(downloadNarKey(hash)).toBe(`download:nar:${hash}`);
     expect(downloadNarInfoKey(hash)).toBe(`download:narinfo:${hash}`);
     expect(LRU_LOCK_KEY).toBe('lru');

@@ -1,6 +1,6 @@
 /**
  * Lock keys, as callers pass them to LockPort (the backend adds the configured prefix, so the Redis key
- * of `downloadNarKey(h)` is `ncps:lock:download:nar:<h>`, as the seed documents).
+ * of `downloadNarKey(h)` is `ncps:lock:download:nar:<h>`, as docs/ha.md documents).
  *
  * The first segment of a key is its *type* in the metrics (`download`, `lru`, `cache`); everything but
  * the last segment is its `lock_type` in the logs (`download:nar`), and the last segment its `hash`.

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { LockMetrics } from './lock.metrics';
 
 describe('LockMetrics', () => {
-  it('registers the seed metrics on the given registry, never the global one', async () => {
+  it('registers the lock metrics on the given registry, never the global one', async () => {
     const registry = new Registry();
     new LockMetrics(registry);
     const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name).sort();

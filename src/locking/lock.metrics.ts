@@ -3,13 +3,13 @@ import { LockMode } from './lock.port';
 import { KNOWN_LOCK_TYPES } from './lock.keys';
 
 /**
- * `reason` of ncps_lock_failures_total. The seed names timeout, redis_error and circuit_breaker; the
+ * `reason` of ncps_lock_failures_total. docs/ha.md names timeout, redis_error and circuit_breaker; the
  * PostgreSQL backend reports postgres_error, and a lock lost while held (extension failed, session
  * lost) is `lost`.
  */
 export type LockFailureReason = 'timeout' | 'redis_error' | 'postgres_error' | 'circuit_breaker' | 'lost';
 
-/** The lock metrics of the seed, registered on the application's registry. */
+/** The lock metrics (docs/ha.md), registered on the application's registry. */
 export class LockMetrics {
   readonly acquisitions: Counter<'type' | 'result' | 'mode'>;
   readonly holdDuration: Histogram<'type' | 'mode'>;

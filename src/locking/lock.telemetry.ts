@@ -3,7 +3,7 @@ import { LockMode } from './lock.port';
 import { lockLogFields, lockType } from './lock.keys';
 import { LockFailureReason, LockMetrics } from './lock.metrics';
 
-/** What the lock providers report: each event is counted and logged in one place, with the seed's names. */
+/** What the lock providers report: each event is counted and logged in one place, with the names docs/ha.md documents. */
 export class LockTelemetry {
   private readonly logger = new Logger('Locks');
 

@@ -54,7 +54,7 @@ export function loggerOptions(
           },
         },
       }
-    : // Level names and ISO times: what `grep`, jq and log shippers expect (the seed's lines use "level":"info").
+    : // Level names and ISO times: what `grep`, jq and log shippers expect (docs/ha.md's examples use "level":"info").
       { formatters: { level: (label) => ({ level: label }) }, timestamp: stdTimeFunctions.isoTime };
   const maskSecrets = secretMasker(secretValues(config));
   return {

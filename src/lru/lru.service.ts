@@ -49,7 +49,7 @@ export class LruService {
         return new LruPass(deps, maxSize, stop).run();
       });
       if (!result.acquired) {
-        // The seed's troubleshooting greps for this exact line.
+        // docs/ha.md's troubleshooting greps for this exact line.
         this.logger.log('another instance is running LRU');
         this.metrics?.runSkipped();
         return { ran: false };

@@ -13,7 +13,7 @@ import { sleep } from 'test/support/wait';
 const hashOf = (storePath: string) => storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 const urlOf = (narinfo: string) => /^URL: (.*)$/m.exec(narinfo)![1];
 /**
- * Issue 11 point 4, end to end: a compressed NAR whose narinfo has no FileHash is checked against
+ * End to end: a compressed NAR whose narinfo has no FileHash is checked against
  * NarHash/NarSize while it downloads, never named by its NarHash, and a download is cut the moment
  * it passes its size. The real app, a fake upstream serving caches written by the real `nix copy`,
  * the real Nix client.

@@ -19,7 +19,7 @@ import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
 
 /**
- * Points 3 and 5 of issue 11, against the real app: upstream fetches go only where the operator said
+ * Against the real app: upstream fetches go only where the operator said
  * (the upstream's own origin, or --cache-upstream-allowed-origin), credentials only to configured
  * upstreams, and a key-less upstream is refused unless allowed unsigned, its narinfos then never
  * signed by us.

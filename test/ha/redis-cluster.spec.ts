@@ -7,7 +7,7 @@ import { RedisCluster } from 'test/support/redis-cluster';
 import { ClusterBackends } from './cluster.fixtures';
 
 /**
- * Three ncps processes locking on a real 3-master Redis Cluster (the seed's `--cache-redis-addrs=node1,node2,node3`),
+ * Three ncps processes locking on a real 3-master Redis Cluster (`--cache-redis-addrs=node1,node2,node3`, as docs/ha.md shows),
  * fetched through at once by three real Nix clients: one upstream GET per NAR for the whole cluster.
  */
 describe('a cluster of 3 instances locking on a 3-master Redis Cluster, with the real Nix client', () => {

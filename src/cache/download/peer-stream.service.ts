@@ -29,7 +29,7 @@ interface PeerRequest {
 }
 
 /**
- * Streams a NAR that another instance is downloading, from that instance (ncps issue #660: a client
+ * Streams a NAR that another instance is downloading, from that instance (the Go ncps fixed the same gap: a client
  * must not wait for the whole download on another replica). Instances find each other through
  * announcements in the shared database, each naming its owner's advertise URL and instance id; a peer
  * that cannot be reached, or answers as another instance, is not used: the client waits for the

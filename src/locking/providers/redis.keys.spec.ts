@@ -1,7 +1,7 @@
 import { hashSlot, redisKeyLayout } from './redis.keys';
 
 describe('redisKeyLayout', () => {
-  it('keeps the seed layout on plain servers', () => {
+  it('keeps the documented layout on plain servers', () => {
     const sut = redisKeyLayout('ncps:lock:', false);
     expect(sut.resources('download:nar:abc')).toEqual([
       'ncps:lock:download:nar:abc',

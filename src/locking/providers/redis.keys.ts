@@ -2,7 +2,7 @@
  * Where a lock lives in Redis. Every lock has three keys (see redis.scripts.ts): the writer key, its
  * `:readers` set and its `:writer-waiting` mark, all touched by one script.
  *
- * - One server, or independent servers voting (quorum): the seed's layout, `<prefix>download:nar:<hash>`.
+ * - One server, or independent servers voting (quorum): the documented layout, `<prefix>download:nar:<hash>`.
  * - Redis Cluster: a script's keys must live in one hash slot, so the lock's name is a hash tag,
  *   `<prefix>{download:nar:<hash>}` (+ `:readers`, `:writer-waiting`): the three keys of a lock share a
  *   slot, and different locks spread over the cluster.

@@ -9,7 +9,7 @@ import { lockTestConfig, testKeyPrefix } from 'test/support/lock-services';
 import { canStartPostgres, startTlsPostgres, TlsPostgres } from 'test/support/postgres-tls';
 
 /**
- * Issue 13.4: the query pool and the lock sessions read the PostgreSQL URL the same way, so against a
+ * The query pool and the lock sessions read the PostgreSQL URL the same way, so against a
  * server with a certificate from a private CA they succeed or fail together, for each sslmode.
  */
 const PASSWORD = 's3cret-pw';

@@ -29,7 +29,7 @@ describe('redis provider', () => {
     await deleteRedisKeys(keyPrefix);
   });
 
-  it('keeps the seed key layout: <prefix>download:nar:<hash> with a TTL, gone after release', async () => {
+  it('keeps the documented key layout: <prefix>download:nar:<hash> with a TTL, gone after release', async () => {
     await sut.withLock('download:nar:abc', 5000, async () => {
       expect(await redis.exists(`${keyPrefix}download:nar:abc`)).toBe(1);
       const ttl = await redis.pttl(`${keyPrefix}download:nar:abc`);

@@ -28,7 +28,7 @@ function servePath(upstream: FakeUpstream, path: FakePath): void {
 }
 
 /**
- * OpenTelemetry tracing (issue 15), on the built server as an operator runs it (the OTLP exporter
+ * OpenTelemetry tracing, on the built server as an operator runs it (the OTLP exporter
  * loads node:http with import(), which Jest's module sandbox cannot run): with --otel-enabled, one
  * miss is a tree of spans sent as OTLP/HTTP to a local receiver — the request under the caller's
  * traceparent, and under it the database lookup, the lock wait, the upstream requests (which carry

@@ -66,7 +66,7 @@ describe('README troubleshooting', () => {
     .map((f) => readFileSync(f, 'utf8'))
     .join('\n');
 
-  it("covers the seed's log messages", () => {
+  it('covers the documented lock log messages', () => {
     expect(messages).toEqual(
       expect.arrayContaining([
         'acquired download lock',
