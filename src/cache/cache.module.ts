@@ -5,7 +5,7 @@ import { StorageModule } from 'src/storage';
 import { LockingModule } from 'src/locking';
 import { UpstreamModule } from 'src/upstream';
 import { ClusterModule } from 'src/cluster';
-import { AccessTracker } from './access-tracker.service';
+import { AccessTracker } from './access-tracker';
 import { CacheMetrics } from './cache.metrics';
 import { CacheLimitMetrics } from './limit.metrics';
 import { StoredDataMetrics } from './stored.metrics';

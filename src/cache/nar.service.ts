@@ -11,7 +11,7 @@ import { openUnderReadLock } from 'src/lru';
 import { ServedSource } from 'src/metrics';
 import { ByteRange, StoragePort } from 'src/storage/storage.port';
 import { CacheMetrics } from './cache.metrics';
-import { AccessTracker } from './access-tracker.service';
+import { AccessTracker } from './access-tracker';
 import { Download, IntegrityError } from './download/download';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';

@@ -11,7 +11,7 @@ import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
 import { DISABLED_TRACING, Tracing } from 'src/telemetry';
 import { CacheMetrics } from './cache.metrics';
-import { AccessTracker } from './access-tracker.service';
+import { AccessTracker } from './access-tracker';
 import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { NegativeNarInfos } from './negative-narinfos';
 import { parseNarName } from './nar-name';

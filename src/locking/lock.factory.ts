@@ -7,8 +7,8 @@ import { LockPort } from './lock.port';
 import { LockTelemetry } from './lock.telemetry';
 import { LocalLockProvider } from './providers/local.lock';
 import type { LockDriver } from './providers/lock.driver';
-import type { PostgresDriverOptions } from './providers/postgres.lock';
-import type { RedisDriverOptions } from './providers/redis.lock';
+import type { PostgresDriverOptions } from './providers/postgres.driver';
+import type { RedisDriverOptions } from './providers/redis.driver';
 
 /** Knobs that are not user options: defaults fit production; tests shorten them. */
 export interface LockPortOptions {
@@ -67,11 +67,11 @@ export async function createLockPort(
       new Logger('Locks').log({ backend }, 'using local locks');
       return new LocalLockProvider(telemetry);
     case 'redis': {
-      const { RedisLockDriver } = await import('./providers/redis.lock');
+      const { RedisLockDriver } = await import('./providers/redis.driver');
       return distributed(new RedisLockDriver(lock, options.redis));
     }
     case 'postgres': {
-      const { PostgresLockDriver } = await import('./providers/postgres.lock');
+      const { PostgresLockDriver } = await import('./providers/postgres.driver');
       return distributed(new PostgresLockDriver(lock, config.database, options.postgres));
     }
     default: {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AccessTracker } from 'src/cache/access-tracker.service';
+import { AccessTracker } from 'src/cache/access-tracker';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { LruService } from 'src/lru';
 import { StoragePort } from 'src/storage';

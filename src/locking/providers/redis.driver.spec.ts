@@ -1,4 +1,4 @@
-import { permanentProblem } from './redis.lock';
+import { permanentProblem } from './redis.driver';
 
 describe('permanentProblem', () => {
   const error = (message: string, code?: string): Error & { code?: string } => Object.assign(new Error(message), code ? { code } : {});
