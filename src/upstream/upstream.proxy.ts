@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { basicAuthorization } from './upstream.url';
+import { urlAuthorization } from './upstream.url';
 
 /**
  * Forward proxies for upstream requests, as corporate networks require: `HTTP_PROXY` for http://
@@ -37,9 +37,8 @@ export function parseProxyUrl(text: string): ProxyServer {
     throw new Error(`proxy ${url.host}: leave out the path and query (http://host:port)`);
   }
   const proxy: ProxyServer = { hostname: bare(url.hostname), port: Number(url.port || 80), label: url.host };
-  if (url.username !== '' || url.password !== '') {
-    proxy.authorization = basicAuthorization(decodeURIComponent(url.username), decodeURIComponent(url.password));
-  }
+  const authorization = urlAuthorization(url);
+  if (authorization) proxy.authorization = authorization;
   return proxy;
 }
 

@@ -55,16 +55,19 @@ export function parseUpstreamUrl(text: string): UpstreamTarget {
     }
     target.maxConnections = Number(maxConnections);
   }
-  if (parsed.username !== '' || parsed.password !== '') {
-    const user = decodeURIComponent(parsed.username);
-    const password = decodeURIComponent(parsed.password);
-    target.authorization = basicAuthorization(user, password);
-  }
+  const authorization = urlAuthorization(parsed);
+  if (authorization) target.authorization = authorization;
   return target;
 }
 
 export function basicAuthorization(login: string, password: string): string {
   return `Basic ${Buffer.from(`${login}:${password}`).toString('base64')}`;
+}
+
+/** The Basic `Authorization` of the credentials a URL carries (`http://user:pass@host`, percent-decoded), if any. */
+export function urlAuthorization(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  return basicAuthorization(decodeURIComponent(url.username), decodeURIComponent(url.password));
 }
 
 /**
