@@ -4,20 +4,14 @@ import fastify, { FastifyInstance } from 'fastify';
 import { storage } from 'nestjs-pino/storage';
 import pino from 'pino';
 import { NotFoundError } from 'src/common/errors';
-import { buildConfig } from 'src/config/build-config';
-import { resolveOptions } from 'src/config/resolve';
 import { RequestContexts } from 'src/logging/request-logging';
 import { DomainErrorFilter } from './domain-error.filter';
 import { HotRoutes } from './hot-routes';
+import { testConfig } from 'test/support/config';
 
 const contexts = () => new RequestContexts(pino({ level: 'silent' }));
 
-const load = (flags: Record<string, unknown>) =>
-  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
+const load = (flags: Record<string, unknown>) => testConfig(flags);
 
 /** A Fastify server with one hot route, `GET /:name`, answering with `answer`. */
 function serverWith(flags: Record<string, unknown>, answer: (name: string) => Promise<string>): FastifyInstance {

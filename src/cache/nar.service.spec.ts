@@ -2,9 +2,7 @@ import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
 import { NotFoundError } from 'src/common/errors';
-import { buildConfig } from 'src/config/build-config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { resolveOptions } from 'src/config/resolve';
 import { NarFileRepository, NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { StoragePort } from 'src/storage';
@@ -15,6 +13,7 @@ import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { PeerStreamService } from './download/peer-stream.service';
 import { NarService } from './nar.service';
+import { testConfig } from 'test/support/config';
 
 /** Fakes typed against what NarService uses of each collaborator. */
 interface Fakes {
@@ -48,11 +47,7 @@ function fakes(): Fakes {
 }
 
 async function serviceWith(f: Fakes, registry: Registry, flags: Record<string, unknown> = {}): Promise<NarService> {
-  const config = buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
+  const config = testConfig(flags);
   const moduleRef = await Test.createTestingModule({
     providers: [
       NarService,

@@ -2,9 +2,7 @@ import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
-import { buildConfig } from 'src/config/build-config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { resolveOptions } from 'src/config/resolve';
 import { NarInfoEntity, NarInfoRepository, ServedNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { NarInfo, parseNarInfo, serializeNarInfo } from 'src/nix';
@@ -17,6 +15,7 @@ import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { rowFromNarInfo } from './narinfo-record';
 import { NarInfoService } from './narinfo.service';
 import { NegativeNarInfos } from './negative-narinfos';
+import { testConfig } from 'test/support/config';
 
 const OURS = 'ours-1';
 
@@ -52,11 +51,7 @@ function fakes(): Fakes {
 }
 
 async function serviceWith(f: Fakes, flags: Record<string, unknown> = {}): Promise<NarInfoService> {
-  const config = buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
+  const config = testConfig(flags);
   const moduleRef = await Test.createTestingModule({
     providers: [
       NarInfoService,

@@ -3,19 +3,14 @@ import { Test } from '@nestjs/testing';
 import { UnauthorizedError } from 'src/common/errors';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
-import { buildConfig } from 'src/config/build-config';
-import { resolveOptions } from 'src/config/resolve';
 import { TokenGuard, acceptedTokens, matchesOneOf, presentedToken } from './token.guard';
+import { testConfig } from 'test/support/config';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** The guard as Nest builds it, from a configuration built like the CLI builds it. */
 async function guardFor(flags: Record<string, unknown>): Promise<TokenGuard> {
-  const config: NcpsConfig = buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
+  const config: NcpsConfig = testConfig(flags);
   const moduleRef = await Test.createTestingModule({
     providers: [TokenGuard, { provide: NCPS_CONFIG, useValue: config }],
   }).compile();

@@ -2,11 +2,10 @@ import { Controller, Delete, Get, Put } from '@nestjs/common';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { Test } from '@nestjs/testing';
 import { MethodNotAllowedError } from 'src/common/errors';
-import { buildConfig } from 'src/config/build-config';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { resolveOptions } from 'src/config/resolve';
 import { AllowVerb, VerbGuard } from './verb.guard';
+import { testConfig } from 'test/support/config';
 
 /** Handlers marked as the cache controller marks its own. */
 @Controller()
@@ -25,14 +24,7 @@ class Routes {
 
 /** The guard as Nest builds it, from a configuration built like the CLI builds it. */
 async function guardFor(flags: Record<string, unknown>): Promise<VerbGuard> {
-  const config: NcpsConfig = buildConfig(
-    resolveOptions({ flags: { 'cache-upstream-url': [], 'cache-put-token': 't', ...flags }, env: {} }),
-    {
-      hostname: 'box',
-      tempDir: '/tmp',
-      homeDir: '/home/u',
-    },
-  );
+  const config: NcpsConfig = testConfig({ 'cache-put-token': 't', ...flags });
   const moduleRef = await Test.createTestingModule({ providers: [VerbGuard, { provide: NCPS_CONFIG, useValue: config }] }).compile();
   return moduleRef.get(VerbGuard);
 }

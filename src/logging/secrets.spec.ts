@@ -1,13 +1,7 @@
-import { buildConfig } from 'src/config/build-config';
-import { resolveOptions } from 'src/config/resolve';
 import { MASK, MIN_MASKED_SECRET_LENGTH, secretMasker, secretValues } from './secrets';
+import { testConfig } from 'test/support/config';
 
-const load = (flags: Record<string, unknown>) =>
-  buildConfig(resolveOptions({ flags: { 'cache-upstream-url': [], ...flags }, env: {} }), {
-    hostname: 'box',
-    tempDir: '/tmp',
-    homeDir: '/home/u',
-  });
+const load = (flags: Record<string, unknown>) => testConfig(flags);
 
 describe('secretValues', () => {
   it('collects the passwords of proxy URLs', () => {
