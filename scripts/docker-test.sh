@@ -178,7 +178,10 @@ stop_container() {
   code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
   [[ $code == 0 ]] || fail "$name exited $code on docker stop"
   ((took < 8)) || fail "$name took ${took}s to stop (10s is Docker's kill timeout)"
-  docker logs "$name" 2>&1 | grep -q 'shutting down' || fail "$name did not log its graceful shutdown"
+  # Read the logs whole first: with pipefail, `docker logs | grep -q` fails when grep stops reading early.
+  local logs
+  logs=$(docker logs "$name" 2>&1)
+  grep -q 'shutting down' <<<"$logs" || fail "$name did not log its graceful shutdown"
   ok "$name: docker stop → exit code 0 in ${took}s, logged a graceful shutdown"
 }
 
