@@ -5,7 +5,7 @@ import { urlAuthorization } from './upstream.url';
  * Forward proxies for upstream requests, as corporate networks require: `HTTP_PROXY` for http://
  * upstreams, `HTTPS_PROXY` for https:// ones (reached through a CONNECT tunnel, TLS end to end),
  * `NO_PROXY` for the hosts reached directly. The values come from the configuration (flags, YAML or
- * those environment variables), never from process.env here.
+ * those environment variables, read in src/config), never from the environment here.
  */
 
 /** A parsed proxy URL: where to connect, and its own credentials (sent to it only, as Proxy-Authorization). */
