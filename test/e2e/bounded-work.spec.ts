@@ -6,6 +6,7 @@ import { Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decompress } from 'zstd-napi';
+import { DownloadSlots } from 'src/cache/download/download-slots';
 import { nix32Encode } from 'src/nix';
 import { RunningApp, startApp } from 'test/support/app';
 import { FakeUpstream } from 'test/support/fake-upstream';
@@ -122,7 +123,8 @@ describe('bounded work: upload limits, idle clients, zstd off the event loop, st
     const client = await RawClient.open(server.url);
     await client.send(`PUT ${narPath(body)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
     for (let at = 0; at < body.length; at += 100_000) {
-      await sleep(IDLE_MS * 0.6);
+      // Three pauses: more than an idle timeout in all, each far less than one (a margin for a loaded machine).
+      await sleep(IDLE_MS * 0.4);
       await client.send(body.subarray(at, at + 100_000));
     }
 
@@ -254,15 +256,17 @@ describe('bounded work: upload limits, idle clients, zstd off the event loop, st
       expect((await fetch(`${proxy.url}/${queued.hash}.narinfo`)).status).toBe(200);
 
       const client = fetch(`${proxy.url}${queued.narPath}`);
-      await sleep(300);
+      const slots = proxy.app.get(DownloadSlots);
+      await until('the client waits for the slot', () => slots.stats.waitingClients === 1);
       expect(upstream.count(queued.narPath)).toBe(0);
       heldNar.open();
       const res = await client;
 
       expect(res.status).toBe(200);
       expect(Buffer.from(await res.arrayBuffer()).equals(queued.nar)).toBe(true);
-      // Its own prefetch, queued behind, found it stored (or joined): one upstream fetch in all.
-      await sleep(200);
+      // Its own prefetch, queued behind, found it stored (or joined): one upstream fetch in all, once every
+      // download and waiter is gone.
+      await until('no download runs or waits', () => Object.values(slots.stats).every((n) => n === 0));
       expect(upstream.count(queued.narPath)).toBe(1);
     }, 30_000);
   });

@@ -1,4 +1,5 @@
 import { LoadBalancer } from 'test/support/load-balancer';
+import { until } from 'test/support/wait';
 import { ClusterBackends, fetchHashed, publishNar } from './cluster.fixtures';
 
 const MiB = 1024 * 1024;
@@ -15,22 +16,44 @@ describe.each(['redis', 'postgres'] as const)('faults in a cluster with %s locks
   afterAll(() => cluster?.dispose(), 60_000);
 
   it('kill -9 of the downloading instance: its followers see a broken transfer, a retry on a survivor succeeds', async () => {
-    const nar = publishNar(cluster.upstream, cluster.key.secretKey, 16 * MiB, 'killed', {
-      throttle: { chunkSize: 256 * 1024, intervalMs: 100 },
+    const nar = publishNar(cluster.upstream, cluster.key.secretKey, 16 * MiB, 'killed');
+    // The upstream sends the first MiB, then holds the rest: A's download cannot end before the kill,
+    // so B's client, once it has a byte, is a follower of A's download (no timing involved).
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    cluster.upstream.route(nar.upstreamPath, async (_req, res) => {
+      res.writeHead(200, { 'content-length': String(nar.size) });
+      res.write(nar.body.subarray(0, MiB));
+      await released;
+      res.end(nar.body.subarray(MiB));
     });
     const [a, b] = cluster.instances;
-    await fetch(`${a.url}/${nar.hash}.narinfo`); // a starts downloading
-    await new Promise((r) => setTimeout(r, 300));
-    const following = fetchHashed(`${b.url}${nar.ourPath}`).then(
-      (r) => r,
-      () => 'aborted' as const,
-    );
-    await new Promise((r) => setTimeout(r, 1000));
-    await a.kill('SIGKILL');
-    const outcome = await following;
-    // Never a 200 with a short or wrong body.
-    if (outcome !== 'aborted') expect(outcome).not.toMatchObject({ status: 200, bytes: nar.size - 1 });
-    if (outcome !== 'aborted' && outcome.status === 200) expect(outcome.sha256).toBe(nar.sha256);
+    try {
+      await fetch(`${a.url}/${nar.hash}.narinfo`); // a starts downloading
+      await until('the upstream was asked for the NAR', () => cluster.upstream.count(nar.upstreamPath) > 0);
+
+      const res = await fetch(`${b.url}${nar.ourPath}`);
+      const chunks = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      expect(res.status).toBe(200);
+      expect(first.done).toBe(false);
+      // B's log line may come after the first bytes: wait for it rather than read it at once.
+      await until('B streams from A', () => b.logged('streaming a download in progress on another instance').length > 0);
+      const following = (async () => {
+        let bytes = first.done ? 0 : first.value.length;
+        for (let chunk = await chunks.next(); !chunk.done; chunk = await chunks.next()) bytes += chunk.value.length;
+        return bytes;
+      })().then(
+        (bytes) => ({ bytes }),
+        () => 'aborted' as const,
+      );
+
+      await a.kill('SIGKILL');
+      // Never a 200 with a short or wrong body: the follower's transfer breaks.
+      expect(await following).toBe('aborted');
+    } finally {
+      release();
+    }
 
     cluster.upstream.route(nar.upstreamPath, { body: nar.body }); // the upstream is fast again
     const retried = Date.now();

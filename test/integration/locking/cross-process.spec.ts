@@ -62,7 +62,8 @@ describe.each(['redis', 'postgres'] as const)('%s locks across OS processes', (b
     const key = 'download:nar:killed';
     const holder = start({ mode: 'hold', backend, keyPrefix, databaseUrl: database.url, keys: [key], iterations: 1, ttlMs });
     await holder.waitFor('HOLDING');
-    // The holder keeps its lock past the TTL while it lives (extension, or its session).
+    // The holder keeps its lock past the TTL while it lives (extension, or its session). The sleep proves
+    // that the lock is NOT freed meanwhile: there is no event to wait for instead.
     await sleep(ttlMs + 300);
     await expect(port.tryWithLock(key, ttlMs, async () => undefined)).resolves.toEqual({ acquired: false });
 

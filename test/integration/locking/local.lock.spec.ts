@@ -26,7 +26,8 @@ describeLockConformance('local', (): LockFixture => {
         })
         .catch(() => undefined);
       await inside;
-      return { vanish: async () => fail(new Error('holder crashed')), freedWithinMs: [0, 200] };
+      // Freed at once, in-process: the upper bound is only a margin for a loaded machine.
+      return { vanish: async () => fail(new Error('holder crashed')), freedWithinMs: [0, 1000] };
     },
     closeAll: async () => (await port)?.close(),
   };

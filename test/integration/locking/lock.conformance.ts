@@ -138,13 +138,14 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
         await Promise.all(running);
       };
       const loops = [readLoop(ports[0]), readLoop(ports[1])];
-      await sleep(200);
-      const started = Date.now();
-      await ports[2].withLock(key, 10_000, async () => undefined);
-      const waited = Date.now() - started;
+      await sleep(200); // lets the stream of readers get going (a setup pause, nothing is asserted on it)
+      // The readers never stop on their own: a starved writer would fail with a timeout after its
+      // 10 s TTL. Getting in at all, while they keep coming, is the evidence (no timing bound).
+      let readersStillComing = false;
+      await ports[2].withLock(key, 10_000, async () => void (readersStillComing = !stop));
       stop = true;
       await Promise.all(loops);
-      expect(waited).toBeLessThan(2000);
+      expect(readersStillComing).toBe(true);
     });
 
     it('tells tryWithLock that the lock is held, without running fn', async () => {
@@ -177,7 +178,8 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
       expect(error).toBeInstanceOf(LockUnavailableError);
       expect(error).toMatchObject({ reason: 'timeout' });
       expect(waited).toBeGreaterThanOrEqual(280);
-      expect(waited).toBeLessThan(1500);
+      // The holder never leaves on its own: only the TTL ends the wait. Ten times it, a margin for a loaded machine.
+      expect(waited).toBeLessThan(3000);
     });
 
     it('frees a lock whose holder vanished', async () => {
@@ -201,6 +203,8 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
       let leftAt = 0;
       const held = a.withLock(key, ttlMs, async ({ signal }) => {
         holder.enter();
+        // Proves that the contender does NOT get in while fn runs past the TTL: no event exists for that,
+        // so the holder keeps trying it for three TTLs.
         for (let elapsed = 0; elapsed < 3 * ttlMs; elapsed += 100) {
           if ((await b.tryWithLock(key, ttlMs, async () => undefined)).acquired) contenderGotIn += 1;
           await sleep(100);
@@ -215,8 +219,9 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
       expect(await waiter).toBeGreaterThanOrEqual(leftAt);
     });
 
-    // Polling is effectively off (NO_POLLING), so only a release notification can wake the waiters
-    // within a second.
+    // Polling is effectively off (NO_POLLING: 5 s between attempts), so only a release notification can
+    // wake the waiters within 4 s of the release (polling would take at least 4.7 s: 5 s from a first
+    // attempt made before the holder's 300 ms were over).
     it.each([
       ['a waiting writer', 'the writer holding the lock', 'write', ['write']],
       ['a waiting writer', 'the last reader', 'read', ['write']],
@@ -238,7 +243,7 @@ export function describeLockConformance(name: string, makeFixture: () => LockFix
         ),
       );
       await holding;
-      for (const at of acquired) expect(at - releasedAt).toBeLessThan(1000);
+      for (const at of acquired) expect(at - releasedAt).toBeLessThan(4000);
     });
   });
 }

@@ -56,7 +56,8 @@ describe('redis provider', () => {
     const pttl = await redis.pttl(`${keyPrefix}${key}`);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(leaseMaxMs);
-    // Alive, the holder renews its lease past several lease lengths.
+    // Alive, the holder renews its lease past several lease lengths. This sleep proves that the lock is
+    // NOT lost meanwhile: there is no event to wait for instead.
     await sleep(3 * leaseMaxMs);
     await expect(sut.tryWithLock(key, ttlMs, async () => undefined)).resolves.toEqual({ acquired: false });
 
@@ -73,6 +74,8 @@ describe('redis provider', () => {
     const key = 'cache:nar:long-read';
     let writerGotIn = 0;
     await reading.withReadLock(key, 60_000, async () => {
+      // Proves that the writer does NOT get in while the read outlives several leases: no event exists
+      // for that, so it keeps trying for four lease lengths.
       for (let elapsed = 0; elapsed < 4 * leaseMaxMs; elapsed += 200) {
         if ((await sut.tryWithLock(key, 60_000, async () => undefined)).acquired) writerGotIn += 1;
         await sleep(200);

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { deleteRedisKeys } from 'test/support/lock-services';
@@ -102,7 +101,12 @@ describe('LRU on a schedule across 3 instances', () => {
     // The narinfo makes the NAR evictable: the next round's LRU deletes it, then waits for the reader.
     const hash = await putNarInfo(c.url, nar);
     await until('the LRU deleted the narinfo', async () => (await narInfos.findByHash(hash)) === null);
-    await sleep(2 * ROUND_MS + 500);
+    // Instead of sleeping for two rounds: wait until the other two instances skipped two later rounds
+    // (the LRU lock is held meanwhile), then the NAR must still be there.
+    const deletedAt = Date.now();
+    const laterSkips = () =>
+      outcomes().filter((o) => o.skipped && o.start > deletedAt + 500 && Math.floor(o.start / ROUND_MS) > Math.floor(deletedAt / ROUND_MS));
+    await until('two later rounds were skipped', () => laterSkips().length >= 4);
     expect(await narFiles.findByKey(nar.url)).not.toBeNull();
 
     reader.resume();
@@ -129,7 +133,9 @@ describe('LRU on a schedule across 3 instances', () => {
     // Exactly at the limit: nothing to evict.
     const hashes: string[] = [];
     for (let i = 0; i < LIMIT / SMALL; i++) hashes.push(await uploadPath(instances[i % 3].url, makeNar(SMALL)));
-    await sleep(ROUND_MS);
+    // Instead of sleeping for a round: wait until a run that started after the uploads has finished.
+    const uploaded = Date.now();
+    await until('a round ran after the uploads', () => outcomes().some((o) => !o.skipped && o.start > uploaded));
     expect(await narFiles.sumStoredBytes()).toBe(LIMIT);
 
     // One NAR row takes the cache over the limit at once, so the first run after it does all the work.
@@ -144,8 +150,10 @@ describe('LRU on a schedule across 3 instances', () => {
   });
 
   it('evicted in exactly one instance per round, the others being told another instance was running LRU', async () => {
-    // Rounds after the last eviction: nobody evicts once the cache is within its limit.
-    await sleep(2 * ROUND_MS);
+    // Rounds after the last eviction: nobody evicts once the cache is within its limit. Instead of
+    // sleeping for two rounds, wait until two runs that started from now on have finished.
+    const from = Date.now();
+    await until('two more rounds ran', () => outcomes().filter((o) => !o.skipped && o.start > from).length >= 2);
     const rounds = new Map<number, Outcome[]>();
     for (const outcome of outcomes()) {
       const round = Math.floor(outcome.start / ROUND_MS);

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AccessTracker } from 'src/cache/access-tracker';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
-import { LruService } from 'src/lru';
+import { LockPort } from 'src/locking';
+import { LruService, narReadLockKey } from 'src/lru';
 import { StoragePort } from 'src/storage';
 import { RunningApp, startApp } from 'test/support/app';
+import { until } from 'test/support/wait';
 import { SlowReader, makeNar, putNar, putNarInfo, sha256Of, status, uploadPath } from './lru.fixtures';
 
 const KIB = 1024;
@@ -96,6 +98,7 @@ describe('LRU eviction in one instance', () => {
     });
 
     afterAll(() => server?.close());
+    afterEach(() => jest.restoreAllMocks());
 
     it('receives it whole, and the NAR is deleted once the stream has ended', async () => {
       const nar = makeNar(BIG);
@@ -103,13 +106,16 @@ describe('LRU eviction in one instance', () => {
       const reader = new SlowReader(`${server.url}/${nar.url}`);
       await reader.firstBytes();
 
+      const withLock = jest.spyOn(server.app.get(LockPort), 'withLock');
       let runFinishedAt = 0;
       const run = server.app
         .get(LruService)
         .runOnce()
         .finally(() => (runFinishedAt = Date.now()));
-      // The LRU deletes the narinfo at once, then waits for the reader before touching the NAR.
-      await sleep(1500);
+      // The LRU deletes the narinfo at once, then waits for the reader before touching the NAR: once it
+      // asks for the NAR's lock (held by the paused reader), it cannot go on. Waiting for that request
+      // replaces a sleep.
+      await until('the LRU waits for the reader', () => withLock.mock.calls.some(([key]) => key === narReadLockKey(nar.url)));
       expect(runFinishedAt).toBe(0);
       expect(await server.app.get(NarInfoRepository).count()).toBe(0);
       expect(await server.app.get(StoragePort).head(nar.url)).not.toBeNull();

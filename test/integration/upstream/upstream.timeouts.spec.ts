@@ -24,14 +24,13 @@ describe('upstream timeouts (dial and response-header timeouts of 300 ms)', () =
   it('starts even when every upstream is unreachable, and marks them unhealthy after the first check', async () => {
     const blackhole = await startBlackhole();
     cleanups.push(() => blackhole.stop());
-    const { ms } = await elapsed(async () => {
-      harness = await startUpstreams({ urls: [blackhole.url, 'http://127.0.0.1:1'], publicKeys, dialerTimeout: '1s' });
-    });
-    expect(ms).toBeLessThan(700); // the first check runs in the background, and takes the 1 s dial timeout
-    expect(harness!.service.list().every((upstream) => upstream.healthy)).toBe(true);
+    harness = await startUpstreams({ urls: [blackhole.url, 'http://127.0.0.1:1'], publicKeys, dialerTimeout: '1s' });
+    // The first check runs in the background and takes the 1 s dial timeout: had the start waited for
+    // it, the upstreams would already be marked unhealthy (no timing bound needed to tell).
+    expect(harness.service.list().every((upstream) => upstream.healthy)).toBe(true);
 
-    await harness!.service.checkUpstreams();
-    expect(harness!.service.list()).toEqual([
+    await harness.service.checkUpstreams();
+    expect(harness.service.list()).toEqual([
       expect.objectContaining({ healthy: false, reason: expect.stringContaining('no connection within 1000 ms') }),
       expect.objectContaining({ healthy: false, reason: expect.stringContaining('ECONNREFUSED') }),
     ]);
@@ -48,7 +47,9 @@ describe('upstream timeouts (dial and response-header timeouts of 300 ms)', () =
     const { ms, result } = await elapsed(() => harness!.service.findNarInfo('0'.repeat(32)));
     expect(result).toBeNull();
     expect(ms).toBeGreaterThanOrEqual(280);
-    expect(ms).toBeLessThan(900);
+    // The upstream never answers: only the timeout ends the lookup (the metric below says which one).
+    // The upper bound is ten times it, a margin for a loaded machine.
+    expect(ms).toBeLessThan(3000);
     const metrics = await harness.registry.metrics();
     expect(metrics).toContain(`ncps_upstream_requests_total{upstream="127.0.0.1:${fake.port}",kind="narinfo",status="timeout"} 1`);
   });
@@ -65,7 +66,10 @@ describe('upstream timeouts (dial and response-header timeouts of 300 ms)', () =
     const { ms, result } = await elapsed(() => harness!.service.findNarInfo(makeNarInfo().hash));
     expect(result).toBeNull();
     expect(ms).toBeGreaterThanOrEqual(280);
-    expect(ms).toBeLessThan(900);
+    // Connections hang: only the dial timeout ends the lookup. The upper bound is ten times it, a margin for a loaded machine.
+    expect(ms).toBeLessThan(3000);
+    const metrics = await harness.registry.metrics();
+    expect(metrics).toContain(`ncps_upstream_requests_total{upstream="127.0.0.1:${fake.port}",kind="narinfo",status="timeout"} 1`);
   });
 
   it('does not let a hanging better-priority upstream delay the answer beyond the timeout', async () => {
@@ -78,12 +82,13 @@ describe('upstream timeouts (dial and response-header timeouts of 300 ms)', () =
     harness = await startUpstreams({ urls: [`${blackhole.url}?priority=1`, good.url], publicKeys });
 
     // The first lookup waits for the first check, which finds the blackhole dead: then it is skipped.
-    const first = await elapsed(() => harness!.service.findNarInfo(made.hash));
-    expect(first.result?.upstream.url).toBe(good.url);
-    expect(first.ms).toBeLessThan(900);
-    const second = await elapsed(() => harness!.service.findNarInfo(made.hash));
-    expect(second.result?.upstream.url).toBe(good.url);
-    expect(second.ms).toBeLessThan(100);
+    await expect(harness.service.findNarInfo(made.hash)).resolves.toMatchObject({ upstream: { url: good.url } });
+    await expect(harness.service.findNarInfo(made.hash)).resolves.toMatchObject({ upstream: { url: good.url } });
+    // Neither lookup waited on the blackhole: it was never asked for a narinfo, only checked once.
+    const metrics = await harness.registry.metrics();
+    const dark = `upstream="${new URL(blackhole.url).host}"`;
+    expect(metrics).toContain(`ncps_upstream_requests_total{${dark},kind="cache_info",status="timeout"} 1`);
+    expect(metrics).not.toContain(`{${dark},kind="narinfo"`);
   });
 
   it('bounds the narinfo body too: headers followed by silence answer null', async () => {
@@ -95,6 +100,7 @@ describe('upstream timeouts (dial and response-header timeouts of 300 ms)', () =
 
     const { ms, result } = await elapsed(() => harness!.service.findNarInfo(made.hash));
     expect(result).toBeNull();
-    expect(ms).toBeLessThan(900);
+    // The upstream stays silent: only a timeout ends the lookup. Ten times the 300 ms, a margin for a loaded machine.
+    expect(ms).toBeLessThan(3000);
   });
 });
