@@ -6,12 +6,14 @@ import { upstreamTrust } from 'src/upstream/upstream.keys';
 import { parseAllowedOrigin } from 'src/upstream/upstream.origins';
 import { NoProxy, parseProxyUrl } from 'src/upstream/upstream.proxy';
 import { parseUpstreamUrl } from 'src/upstream/upstream.url';
-import { ConfigError, OptionValue } from './option';
-import { DatabaseDialect, LockBackend, NcpsConfig, StorageConfig } from './config';
+import { ConfigError } from './option';
+import { DatabaseDialect, NcpsConfig, StorageConfig } from './config';
 import { splitHostPort } from 'src/common/host-port';
+import { errorMessage } from 'src/common/error-fields';
+import { OptionReader, OptionValues } from './option-reader';
+import { NcpsOption, readOptions } from './options';
 
-/** Resolved option values, keyed by flag name (see options.ts). */
-export type OptionValues = Readonly<Record<string, OptionValue | undefined>>;
+type Options = OptionReader<NcpsOption>;
 
 export interface BuildContext {
   hostname?: string;
@@ -21,21 +23,18 @@ export interface BuildContext {
 
 /** Turns resolved option values into a validated NcpsConfig, applying the cross-field rules. */
 export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsConfig {
-  const str = (flag: string) => values[flag] as string | undefined;
-  const bool = (flag: string) => values[flag] as boolean;
-  const num = (flag: string) => values[flag] as number;
-  const list = (flag: string) => (values[flag] as string[] | undefined) ?? [];
+  const opts = readOptions(values);
   const warnings: string[] = [];
 
-  const hostname = str('cache-hostname') || ctx.hostname || osHostname();
-  const dataDir = resolve(str('cache-data-dir') ?? './var/ncps');
-  const { host, port } = parseListenAddress(str('server-addr') ?? ':8501');
+  const hostname = opts.string('cache-hostname') || ctx.hostname || osHostname();
+  const dataDir = resolve(opts.string('cache-data-dir'));
+  const { host, port } = parseListenAddress(opts.string('server-addr'));
 
-  const storage = buildStorage(values, dataDir);
-  const database = buildDatabase(values, dataDir);
+  const storage = buildStorage(opts, dataDir);
+  const database = buildDatabase(opts, dataDir);
 
-  let backend = (str('cache-lock-backend') ?? 'local') as LockBackend;
-  const redisAddrs = list('cache-redis-addrs');
+  let backend = opts.choice('cache-lock-backend');
+  const redisAddrs = opts.list('cache-redis-addrs') ?? [];
   if (backend === 'local' && redisAddrs.length > 0) {
     backend = 'redis';
     warnings.push('--cache-redis-addrs is set while --cache-lock-backend is local: using the redis lock backend');
@@ -43,7 +42,7 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
   if (backend === 'redis' && redisAddrs.length === 0) {
     throw new ConfigError('--cache-lock-backend=redis needs --cache-redis-addrs');
   }
-  if (backend === 'redis' && redisAddrs.length > 1 && !bool('cache-redis-redlock-quorum') && num('cache-redis-db') !== 0) {
+  if (backend === 'redis' && redisAddrs.length > 1 && !opts.bool('cache-redis-redlock-quorum') && opts.number('cache-redis-db') !== 0) {
     throw new ConfigError(
       '--cache-redis-db must be 0 with a Redis Cluster (several --cache-redis-addrs); set --cache-redis-redlock-quorum if they are independent servers',
     );
@@ -65,25 +64,27 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     );
   }
 
-  const maxSize = values['cache-max-size'] as number | undefined;
-  const schedule = str('cache-lru-schedule');
+  const maxSize = opts.number('cache-max-size');
+  const schedule = opts.string('cache-lru-schedule');
   if (schedule && maxSize === undefined) {
     throw new ConfigError('--cache-lru-schedule needs --cache-max-size');
   }
   if (maxSize !== undefined && maxSize <= 0) throw new ConfigError('--cache-max-size must be greater than 0');
 
-  const upstreamUrls = list('cache-upstream-url');
+  const upstreamUrls = opts.list('cache-upstream-url');
   for (const url of upstreamUrls) {
     if (!/^https?:\/\/[^/]+/.test(url)) {
       throw new ConfigError(`--cache-upstream-url: "${url}" is not an http(s) URL`);
     }
   }
-  checkUpstreamTrust(upstreamUrls, list('cache-upstream-public-key'), list('cache-upstream-allow-unsigned'));
-  const allowedOrigins = list('cache-upstream-allowed-origin').map((origin) => {
+  const upstreamPublicKeys = opts.list('cache-upstream-public-key');
+  const allowUnsigned = opts.list('cache-upstream-allow-unsigned') ?? [];
+  checkUpstreamTrust(upstreamUrls, upstreamPublicKeys, allowUnsigned);
+  const allowedOrigins = (opts.list('cache-upstream-allowed-origin') ?? []).map((origin) => {
     try {
       return parseAllowedOrigin(origin);
     } catch (e) {
-      throw new ConfigError(`--cache-upstream-allowed-origin: ${(e as Error).message}`);
+      throw new ConfigError(`--cache-upstream-allowed-origin: ${errorMessage(e)}`);
     }
   });
   for (const [flag, min] of [
@@ -97,26 +98,26 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     ['cache-upstream-max-concurrent-downloads', 1],
     ['server-request-idle-timeout', 1],
   ] as const) {
-    if (num(flag) < min) throw new ConfigError(`--${flag} must be at least ${min}`);
+    if (opts.number(flag) < min) throw new ConfigError(`--${flag} must be at least ${min}`);
   }
 
-  const getToken = str('cache-get-token') || undefined;
+  const getToken = opts.string('cache-get-token') || undefined;
   // Falls back to the get token, so a deployment that protected reads does not open writes by upgrading.
-  const putToken = str('cache-put-token') || getToken;
-  const writable = bool('cache-allow-put-verb') || bool('cache-allow-delete-verb');
+  const putToken = opts.string('cache-put-token') || getToken;
+  const writable = opts.bool('cache-allow-put-verb') || opts.bool('cache-allow-delete-verb');
   if (writable && !putToken) {
     warnings.push(
       'PUT/DELETE are enabled without --cache-put-token (or --cache-get-token): anyone who can reach this cache ' +
         'can delete from it and publish store paths signed with its key',
     );
   }
-  const requireTrustedSignature = bool('cache-require-trusted-signature');
-  const uploadTrustedKeys = list('cache-upload-trusted-key');
+  const requireTrustedSignature = opts.bool('cache-require-trusted-signature');
+  const uploadTrustedKeys = opts.list('cache-upload-trusted-key') ?? [];
   for (const key of uploadTrustedKeys) {
     try {
       parsePublicKey(key);
     } catch (e) {
-      throw new ConfigError(`--cache-upload-trusted-key: ${(e as Error).message}`);
+      throw new ConfigError(`--cache-upload-trusted-key: ${errorMessage(e)}`);
     }
   }
   if (requireTrustedSignature && uploadTrustedKeys.length === 0) {
@@ -126,83 +127,83 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
     warnings.push('--cache-upload-trusted-key has no effect without --cache-require-trusted-signature');
   }
 
-  const healthDetailsFrom = list('health-details-from');
+  const healthDetailsFrom = opts.list('health-details-from');
   for (const range of healthDetailsFrom) {
     try {
       parseCidr(range);
     } catch (e) {
-      throw new ConfigError(`--health-details-from: ${(e as Error).message}`);
+      throw new ConfigError(`--health-details-from: ${errorMessage(e)}`);
     }
   }
 
   const home = ctx.homeDir ?? homedir();
-  const netrc = str('netrc-file') ?? '~/.netrc';
-  const advertiseUrl = parseAdvertiseUrl(str('server-advertise-url'));
+  const netrc = opts.string('netrc-file');
+  const advertiseUrl = parseAdvertiseUrl(opts.string('server-advertise-url'));
 
   return {
-    logLevel: str('log-level') ?? 'info',
-    prometheusEnabled: bool('prometheus-enabled'),
-    otel: { enabled: bool('otel-enabled'), endpoint: parseOtelEndpoint(str('otel-endpoint')) },
+    logLevel: opts.choice('log-level'),
+    prometheusEnabled: opts.bool('prometheus-enabled'),
+    otel: { enabled: opts.bool('otel-enabled'), endpoint: parseOtelEndpoint(opts.string('otel-endpoint')) },
     server: {
       host,
       port,
       advertiseUrl,
-      shutdownTimeoutMs: num('server-shutdown-timeout'),
-      requestIdleTimeoutMs: num('server-request-idle-timeout'),
+      shutdownTimeoutMs: opts.number('server-shutdown-timeout'),
+      requestIdleTimeoutMs: opts.number('server-request-idle-timeout'),
     },
     cache: {
       hostname,
       dataDir,
-      tempPath: resolve(str('cache-temp-path') || ctx.tempDir || tmpdir()),
-      secretKeyPath: str('cache-secret-key-path') || undefined,
-      signNarinfo: bool('cache-sign-narinfo'),
-      priority: num('cache-priority'),
-      allowPut: bool('cache-allow-put-verb'),
-      allowDelete: bool('cache-allow-delete-verb'),
+      tempPath: resolve(opts.string('cache-temp-path') || ctx.tempDir || tmpdir()),
+      secretKeyPath: opts.string('cache-secret-key-path') || undefined,
+      signNarinfo: opts.bool('cache-sign-narinfo'),
+      priority: opts.number('cache-priority'),
+      allowPut: opts.bool('cache-allow-put-verb'),
+      allowDelete: opts.bool('cache-allow-delete-verb'),
       getToken,
       putToken,
       requireTrustedSignature,
       uploadTrustedKeys,
       maxSizeBytes: maxSize,
-      maxNarSizeBytes: num('cache-max-nar-size'),
-      lru: schedule ? { schedule, timezone: str('cache-lru-schedule-timezone') ?? 'Local' } : undefined,
-      negativeTtlMs: num('cache-negative-ttl'),
+      maxNarSizeBytes: opts.number('cache-max-nar-size'),
+      lru: schedule ? { schedule, timezone: opts.string('cache-lru-schedule-timezone') } : undefined,
+      negativeTtlMs: opts.number('cache-negative-ttl'),
     },
     storage,
     database,
     upstream: {
       urls: upstreamUrls,
-      publicKeys: list('cache-upstream-public-key'),
-      allowUnsigned: list('cache-upstream-allow-unsigned'),
+      publicKeys: upstreamPublicKeys,
+      allowUnsigned,
       allowedOrigins,
-      dialerTimeoutMs: num('cache-upstream-dialer-timeout'),
-      responseHeaderTimeoutMs: num('cache-upstream-response-header-timeout'),
-      maxConcurrentDownloads: num('cache-upstream-max-concurrent-downloads'),
+      dialerTimeoutMs: opts.number('cache-upstream-dialer-timeout'),
+      responseHeaderTimeoutMs: opts.number('cache-upstream-response-header-timeout'),
+      maxConcurrentDownloads: opts.number('cache-upstream-max-concurrent-downloads'),
       netrcFile: netrc.startsWith('~/') ? join(home, netrc.slice(2)) : netrc,
-      ...upstreamProxies(values),
-      caFile: str('cache-upstream-ca-file') || undefined,
+      ...upstreamProxies(opts),
+      caFile: opts.string('cache-upstream-ca-file') || undefined,
     },
     lock: {
       backend,
-      allowDegradedMode: bool('cache-lock-allow-degraded-mode'),
-      downloadTtlMs: num('cache-lock-download-ttl'),
-      lruTtlMs: num('cache-lock-lru-ttl'),
+      allowDegradedMode: opts.bool('cache-lock-allow-degraded-mode'),
+      downloadTtlMs: opts.number('cache-lock-download-ttl'),
+      lruTtlMs: opts.number('cache-lock-lru-ttl'),
       retry: {
-        maxAttempts: num('cache-lock-retry-max-attempts'),
-        initialDelayMs: num('cache-lock-retry-initial-delay'),
-        maxDelayMs: num('cache-lock-retry-max-delay'),
-        jitter: bool('cache-lock-retry-jitter'),
+        maxAttempts: opts.number('cache-lock-retry-max-attempts'),
+        initialDelayMs: opts.number('cache-lock-retry-initial-delay'),
+        maxDelayMs: opts.number('cache-lock-retry-max-delay'),
+        jitter: opts.bool('cache-lock-retry-jitter'),
       },
-      keyPrefix: str('cache-lock-redis-key-prefix') ?? 'ncps:lock:',
+      keyPrefix: opts.string('cache-lock-redis-key-prefix'),
       redis: {
         addrs: redisAddrs,
-        username: str('cache-redis-username') || undefined,
-        password: str('cache-redis-password') || undefined,
-        db: num('cache-redis-db'),
-        useTls: bool('cache-redis-use-tls') || Boolean(str('cache-redis-ca-file')),
-        caFile: str('cache-redis-ca-file') || undefined,
-        redlockQuorum: bool('cache-redis-redlock-quorum'),
-        poolSize: num('cache-redis-pool-size'),
+        username: opts.string('cache-redis-username') || undefined,
+        password: opts.string('cache-redis-password') || undefined,
+        db: opts.number('cache-redis-db'),
+        useTls: opts.bool('cache-redis-use-tls') || Boolean(opts.string('cache-redis-ca-file')),
+        caFile: opts.string('cache-redis-ca-file') || undefined,
+        redlockQuorum: opts.bool('cache-redis-redlock-quorum'),
+        poolSize: opts.number('cache-redis-pool-size'),
       },
     },
     health: { detailsFrom: healthDetailsFrom },
@@ -211,27 +212,27 @@ export function buildConfig(values: OptionValues, ctx: BuildContext = {}): NcpsC
 }
 
 /** The forward proxy options, checked (errors name the option, never a proxy URL: it may carry credentials). */
-function upstreamProxies(values: OptionValues): { httpProxy?: string; httpsProxy?: string; noProxy: string[] } {
+function upstreamProxies(opts: Options): { httpProxy?: string; httpsProxy?: string; noProxy: string[] } {
   const proxies: { httpProxy?: string; httpsProxy?: string; noProxy: string[] } = {
-    noProxy: (values['cache-upstream-no-proxy'] as string[] | undefined) ?? [],
+    noProxy: opts.list('cache-upstream-no-proxy') ?? [],
   };
   for (const [flag, field] of [
     ['cache-upstream-http-proxy', 'httpProxy'],
     ['cache-upstream-https-proxy', 'httpsProxy'],
   ] as const) {
-    const url = (values[flag] as string | undefined)?.trim();
+    const url = opts.string(flag)?.trim();
     if (!url) continue;
     try {
       parseProxyUrl(url);
     } catch (e) {
-      throw new ConfigError(`--${flag}: ${(e as Error).message}`);
+      throw new ConfigError(`--${flag}: ${errorMessage(e)}`);
     }
     proxies[field] = url;
   }
   try {
     new NoProxy(proxies.noProxy);
   } catch (e) {
-    throw new ConfigError(`--cache-upstream-no-proxy: ${(e as Error).message}`);
+    throw new ConfigError(`--cache-upstream-no-proxy: ${errorMessage(e)}`);
   }
   return proxies;
 }
@@ -241,7 +242,7 @@ function checkUpstreamTrust(urls: string[], publicKeys: string[], allowUnsigned:
   try {
     upstreamTrust(urls.map(parseUpstreamUrl), publicKeys.map(parsePublicKey), allowUnsigned);
   } catch (e) {
-    throw new ConfigError((e as Error).message);
+    throw new ConfigError(errorMessage(e));
   }
 }
 
@@ -291,19 +292,26 @@ export function parseListenAddress(addr: string): { host: string; port: number }
   throw new ConfigError(`--server-addr: "${addr}" is not HOST:PORT (examples: :8501, 127.0.0.1:8501)`);
 }
 
-function buildStorage(values: OptionValues, dataDir: string): StorageConfig {
-  const local = values['cache-storage-local'] as string | undefined;
-  const bucket = values['cache-storage-s3-bucket'] as string | undefined;
+function buildStorage(opts: Options, dataDir: string): StorageConfig {
+  const local = opts.string('cache-storage-local');
+  const bucket = opts.string('cache-storage-s3-bucket');
   if (local && bucket) {
     throw new ConfigError('exactly one storage backend: give --cache-storage-local or --cache-storage-s3-bucket, not both');
   }
-  const s3Only = ['endpoint', 'region', 'access-key-id', 'secret-access-key'].filter((k) => values[`cache-storage-s3-${k}`] !== undefined);
+  const s3Only = (
+    [
+      'cache-storage-s3-endpoint',
+      'cache-storage-s3-region',
+      'cache-storage-s3-access-key-id',
+      'cache-storage-s3-secret-access-key',
+    ] as const
+  ).filter((flag) => opts.string(flag) !== undefined);
   if (!bucket && s3Only.length > 0) {
-    throw new ConfigError(`--cache-storage-s3-${s3Only[0]} is set but --cache-storage-s3-bucket is not`);
+    throw new ConfigError(`--${s3Only[0]} is set but --cache-storage-s3-bucket is not`);
   }
   if (bucket) {
-    const accessKeyId = values['cache-storage-s3-access-key-id'] as string | undefined;
-    const secretAccessKey = values['cache-storage-s3-secret-access-key'] as string | undefined;
+    const accessKeyId = opts.string('cache-storage-s3-access-key-id');
+    const secretAccessKey = opts.string('cache-storage-s3-secret-access-key');
     if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
       throw new ConfigError('--cache-storage-s3-access-key-id and --cache-storage-s3-secret-access-key go together');
     }
@@ -311,11 +319,11 @@ function buildStorage(values: OptionValues, dataDir: string): StorageConfig {
       kind: 's3',
       s3: {
         bucket,
-        endpoint: values['cache-storage-s3-endpoint'] as string | undefined,
-        region: values['cache-storage-s3-region'] as string | undefined,
+        endpoint: opts.string('cache-storage-s3-endpoint'),
+        region: opts.string('cache-storage-s3-region'),
         accessKeyId,
         secretAccessKey,
-        forcePathStyle: values['cache-storage-s3-force-path-style'] as boolean,
+        forcePathStyle: opts.bool('cache-storage-s3-force-path-style'),
       },
     };
   }
@@ -339,12 +347,12 @@ export function databaseDialect(url: string): DatabaseDialect {
   }
 }
 
-function buildDatabase(values: OptionValues, dataDir: string) {
-  const url = (values['cache-database-url'] as string | undefined) || `sqlite:${join(dataDir, 'db', 'ncps.sqlite')}`;
+function buildDatabase(opts: Options, dataDir: string) {
+  const url = opts.string('cache-database-url') || `sqlite:${join(dataDir, 'db', 'ncps.sqlite')}`;
   return {
     url,
     dialect: databaseDialect(url),
-    poolMaxOpen: values['cache-database-pool-max-open-conns'] as number,
-    poolMaxIdle: values['cache-database-pool-max-idle-conns'] as number,
+    poolMaxOpen: opts.number('cache-database-pool-max-open-conns'),
+    poolMaxIdle: opts.number('cache-database-pool-max-idle-conns'),
   };
 }

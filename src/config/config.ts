@@ -1,5 +1,7 @@
 /** The validated configuration every module receives (durations in ms, sizes in bytes). */
-export type LockBackend = 'local' | 'redis' | 'postgres';
+/** --cache-lock-backend's choices (the option table lists them from here). */
+export const LOCK_BACKENDS = ['local', 'redis', 'postgres'] as const;
+export type LockBackend = (typeof LOCK_BACKENDS)[number];
 export type DatabaseDialect = 'sqlite' | 'postgres' | 'mysql';
 
 export interface S3StorageConfig {

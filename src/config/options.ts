@@ -1,11 +1,18 @@
+import { LOCK_BACKENDS } from './config';
 import { OptionSpec } from './option';
+import { OptionReader, OptionValues } from './option-reader';
+
+export interface OptionGroup {
+  readonly title: string;
+  readonly options: readonly OptionSpec[];
+}
 
 /**
  * The option table: the single source for flags, YAML keys, environment variables, defaults,
  * parsing, `--help` and the configuration reference (docs/configuration.md, kept in sync by a test).
  * Names follow the Go ncps so an operator can swap one for the other without touching configuration.
  */
-export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly OptionSpec[] }> = [
+const GROUPS = [
   {
     title: 'General',
     options: [
@@ -464,7 +471,7 @@ export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly Opt
         env: 'CACHE_LOCK_BACKEND',
         kind: 'string',
         default: 'local',
-        choices: ['local', 'redis', 'postgres'],
+        choices: LOCK_BACKENDS,
         help: 'local (one instance), redis (a Redis server or Redis Cluster) or postgres (advisory locks on the PostgreSQL database).',
       },
       {
@@ -590,6 +597,17 @@ export const OPTION_GROUPS: ReadonlyArray<{ title: string; options: readonly Opt
       },
     ],
   },
-];
+] as const satisfies readonly OptionGroup[];
 
-export const OPTIONS: readonly OptionSpec[] = OPTION_GROUPS.flatMap((g) => g.options);
+export const OPTION_GROUPS: readonly OptionGroup[] = GROUPS;
+
+/** A row of the table with its literal types: its flag, kind, default and choices are known when compiling (see OptionReader). */
+export type NcpsOption = (typeof GROUPS)[number]['options'][number];
+const ROWS: readonly NcpsOption[] = GROUPS.flatMap<NcpsOption>((g) => g.options);
+
+export const OPTIONS: readonly OptionSpec[] = ROWS;
+
+/** Typed access to values resolved from this table (see OptionReader). */
+export function readOptions(values: OptionValues): OptionReader<NcpsOption> {
+  return new OptionReader(values, ROWS);
+}

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Yaml from 'yaml';
+import { errorCode, errorMessage } from 'src/common/error-fields';
 import { ConfigError, OptionSpec, OptionValue, parseOptionValue } from './option';
 import { OPTIONS } from './options';
-import { OptionValues } from './build-config';
+import { OptionValues } from './option-reader';
 
 export interface ConfigSources {
   /** Values given on the command line, keyed by flag name (raw strings, or arrays for repeatables). */
@@ -55,7 +56,8 @@ function leafKeys(tree: unknown, prefix = ''): string[] {
 }
 
 function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
-  const explicit = (sources.flags['config'] as string | undefined) ?? sources.env.NCPS_CONFIG_FILE;
+  const flag = sources.flags['config'];
+  const explicit = (typeof flag === 'string' ? flag : undefined) ?? sources.env.NCPS_CONFIG_FILE;
   const xdg = sources.env.XDG_CONFIG_HOME ?? (sources.env.HOME ? join(sources.env.HOME, '.config') : undefined);
   const implicit = xdg ? join(xdg, 'ncps', 'config.yaml') : undefined;
   const path = explicit || (implicit && existsSync(implicit) ? implicit : undefined);
@@ -64,7 +66,7 @@ function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new ConfigError(`--config: cannot read ${path}: ${errorCode(e) ?? 'error'}`);
   }
   // The YAML parser is loaded only when there is a file to read: most servers are configured by flags
   // or the environment, and it would stay in memory for nothing.
@@ -74,7 +76,7 @@ function loadConfigFile(sources: ConfigSources): Record<string, unknown> {
   try {
     tree = parseYaml(text) ?? {};
   } catch (e) {
-    throw new ConfigError(`--config: ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`--config: ${path} is not valid YAML: ${errorMessage(e).split('\n')[0]}`);
   }
   if (typeof tree !== 'object' || Array.isArray(tree)) throw new ConfigError(`--config: ${path} must be a YAML mapping`);
   const known = new Set(OPTIONS.map((o) => o.key).filter((k): k is string => k !== null));
