@@ -18,6 +18,7 @@ import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { NegativeNarInfos } from './negative-narinfos';
 import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
+import { NodePeerHttpClient, PeerHttpClient } from './download/peer-http.client';
 import { CacheController } from './cache.controller';
 import { NarInfoService } from './narinfo.service';
 import { HotRoutes } from './hot-routes';
@@ -42,6 +43,7 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
     NarInfoFetcher,
     NegativeNarInfos,
     PeerStreamService,
+    { provide: PeerHttpClient, useClass: NodePeerHttpClient },
     DownloadSlots,
     TempSweeper,
     ArtifactService,

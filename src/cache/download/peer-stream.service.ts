@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ClientRequest, get as httpGet, IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { Readable } from 'node:stream';
 import { InstanceIdentity, parseOwnerRef } from 'src/cluster';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarDownloadRepository } from 'src/database';
+import { PeerHttpClient } from './peer-http.client';
 
 /** Path prefix of the internal route that streams a download in progress to other instances. */
 export const PEER_DOWNLOAD_PATH = '/_ncps/downloads';
@@ -45,6 +44,7 @@ export class PeerStreamService {
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
     private readonly announcements: NarDownloadRepository,
     private readonly identity: InstanceIdentity,
+    private readonly http: PeerHttpClient,
   ) {}
 
   /** A stream of `key` from the instance that announced it is downloading it, or null. */
@@ -92,46 +92,33 @@ export class PeerStreamService {
     const headers: Record<string, string> = {};
     if (this.config.cache.getToken) headers.authorization = `Bearer ${this.config.cache.getToken}`;
     if (instanceId !== undefined) headers[PEER_INSTANCE_HEADER] = instanceId;
-    let req: ClientRequest | undefined;
-    let answered = false;
     let cancelled = false;
-    const answer = new Promise<PeerBody | null>((resolve) => {
-      const unusable = (reason: string) => {
-        if (!answered && !cancelled) this.unreachable(base, key, reason);
-        resolve(null);
-      };
-      const url = `${base}${PEER_DOWNLOAD_PATH}/${key}`;
-      try {
-        req = (url.startsWith('https:') ? httpsGet : httpGet)(url, { headers, timeout: ANSWER_TIMEOUT_MS }, (res: IncomingMessage) => {
-          answered = true;
-          req!.setTimeout(0);
-          if (res.statusCode !== 200) {
-            res.resume();
-            if (res.statusCode === 421) this.unreachable(base, key, 'another instance answers at its advertise URL');
-            else this.logger.debug({ key, owner: base, status: res.statusCode }, 'peer has no such download; not streaming from it');
-            return resolve(null);
-          }
-          const length = res.headers['content-length'];
-          this.logger.log({ key, owner: base }, 'streaming a download in progress on another instance');
-          resolve({ stream: res, size: length === undefined ? undefined : Number(length), ownerUrl: base });
-        });
-      } catch (e) {
-        return unusable((e as Error).message); // an advertise URL Node cannot request
-      }
-      const request = req;
-      request.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => request.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
-        socket.once('connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS} ms`)));
-      request.on('error', (e) => unusable(e.message));
+    const call = this.http.get(`${base}${PEER_DOWNLOAD_PATH}/${key}`, {
+      headers,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      answerTimeoutMs: ANSWER_TIMEOUT_MS,
     });
+    const answer = call.response.then(
+      ({ status, contentLength, body }): PeerBody | null => {
+        if (status !== 200) {
+          body.resume();
+          if (status === 421) this.unreachable(base, key, 'another instance answers at its advertise URL');
+          else this.logger.debug({ key, owner: base, status }, 'peer has no such download; not streaming from it');
+          return null;
+        }
+        this.logger.log({ key, owner: base }, 'streaming a download in progress on another instance');
+        return { stream: body, size: contentLength, ownerUrl: base };
+      },
+      (e: Error) => {
+        // Not answered in time, refused, or an advertise URL Node cannot request; a cancelled request is no news.
+        if (!cancelled) this.unreachable(base, key, e.message);
+        return null;
+      },
+    );
     const cancel = () => {
-      if (answered || cancelled) return;
+      if (cancelled) return;
       cancelled = true;
-      req?.destroy();
+      call.cancel();
     };
     return { answer, cancel };
   }
