@@ -1,4 +1,5 @@
-import { ArgumentsHost, BadRequestException, HttpException, Logger } from '@nestjs/common';
+import { BadRequestException, HttpException, Logger } from '@nestjs/common';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { NotFoundError, UnauthorizedError } from 'src/common/errors';
 import { DomainErrorFilter } from './domain-error.filter';
 
@@ -15,7 +16,8 @@ function exchange({ socketDestroyed = false, headersSent = false } = {}) {
     send: (b: string) => ((sent.body = b), reply),
   };
   const req = { id: 'r1', url: '/x', raw: { socket: { destroyed: socketDestroyed } } };
-  const host = { switchToHttp: () => ({ getResponse: () => reply, getRequest: () => req }) } as unknown as ArgumentsHost;
+  // The host Nest hands to filters, over an HTTP request and its reply (what switchToHttp() reads).
+  const host = new ExecutionContextHost([req, reply]);
   return { host, sent, raw };
 }
 

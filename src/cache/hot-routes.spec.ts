@@ -1,5 +1,6 @@
 import { HttpAdapterHost } from '@nestjs/core';
 import { Logger } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import fastify, { FastifyInstance } from 'fastify';
 import { storage } from 'nestjs-pino/storage';
 import pino from 'pino';
@@ -16,7 +17,9 @@ const load = (flags: Record<string, unknown>) => testConfig(flags);
 /** A Fastify server with one hot route, `GET /:name`, answering with `answer`. */
 function serverWith(flags: Record<string, unknown>, answer: (name: string) => Promise<string>): FastifyInstance {
   const server = fastify();
-  const sut = new HotRoutes(load(flags), { httpAdapter: { getInstance: () => server } } as unknown as HttpAdapterHost, contexts());
+  const adapterHost = new HttpAdapterHost();
+  adapterHost.httpAdapter = new FastifyAdapter(server);
+  const sut = new HotRoutes(load(flags), adapterHost, contexts());
   sut.read('GET', ['/:name'], async (request, reply) => {
     reply.header('content-type', 'text/x-test').send(await answer(request.params.name));
   });
@@ -88,7 +91,7 @@ describe('HotRoutes', () => {
   });
 
   it('registers nothing without an HTTP server', () => {
-    const sut = new HotRoutes(load({}), { httpAdapter: undefined } as unknown as HttpAdapterHost, contexts());
+    const sut = new HotRoutes(load({}), new HttpAdapterHost(), contexts());
     expect(() => sut.read('GET', ['/:name'], async () => undefined)).not.toThrow();
   });
 });

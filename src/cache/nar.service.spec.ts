@@ -70,7 +70,7 @@ const path = fakePath('hello', 1000);
 const NAME = `${path.narName}.nar`;
 const KEY = `nar/${NAME}`;
 const upstreamRow = { url: KEY, fileSize: 1000, upstreamNarUrl: `https://cache.example/${KEY}` } as NewNarInfo;
-const uploadedRow = { url: KEY, fileSize: 1000, upstreamNarUrl: null } as unknown as NewNarInfo;
+const uploadedRow = { url: KEY, fileSize: 1000, upstreamNarUrl: null } as NewNarInfo;
 
 describe('NarService', () => {
   let f: Fakes;

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { NarInfoEntity, NarInfoRepository, ServedNarInfo } from 'src/database';
+import { NarInfoEntity, NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { NarInfo, parseNarInfo, serializeNarInfo } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
@@ -71,7 +71,7 @@ async function serviceWith(f: Fakes, flags: Record<string, unknown> = {}): Promi
 
 const path = fakePath('hello', 1000);
 const upstreamSig = 'cache.example-1:dXBzdHJlYW0=';
-const served = (verified: boolean): ServedNarInfo => rowFromNarInfo(path.hash, { ...path.info, sigs: [upstreamSig] }, { verified, now: 0 });
+const served = (verified: boolean): NewNarInfo => rowFromNarInfo(path.hash, { ...path.info, sigs: [upstreamSig] }, { verified, now: 0 });
 const body = (text: string) => Readable.from([Buffer.from(text)]);
 
 describe('NarInfoService', () => {
@@ -118,7 +118,7 @@ describe('NarInfoService', () => {
     });
 
     it('serves what the fetcher stored, signed', async () => {
-      f.fetcher.fetch.mockResolvedValue(served(true) as unknown as Awaited<ReturnType<NarInfoFetcher['fetch']>>);
+      f.fetcher.fetch.mockResolvedValue(served(true));
       expect(parseNarInfo((await sut.fetchNarInfo(path.hash)).toString()).sigs).toContain(`${OURS}:c2ln`);
       expect(f.access.narInfoServed).toHaveBeenCalledWith(path.hash);
     });
@@ -168,7 +168,7 @@ describe('NarInfoService', () => {
     });
 
     it('leaves an identical upstream row alone, and refuses to replace a different one', async () => {
-      const upstreamRow = { ...served(true), upstreamUrl: 'https://cache.example' } as unknown as NarInfoEntity;
+      const upstreamRow: NarInfoEntity = { id: 1, ...served(true), upstreamUrl: 'https://cache.example' };
       f.narInfos.findByHash.mockResolvedValue(upstreamRow);
       await sut.putNarInfo(path.hash, body(path.narinfo));
       expect(f.narInfos.upsert).not.toHaveBeenCalled();

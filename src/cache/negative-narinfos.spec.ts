@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { NcpsConfig } from 'src/config/config';
+import { Test } from '@nestjs/testing';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { testConfig } from 'test/support/config';
 import { NegativeNarInfoRepository } from 'src/database';
 import { NegativeNarInfos } from './negative-narinfos';
 
@@ -26,8 +28,18 @@ function fakeRows() {
 
 describe('NegativeNarInfos', () => {
   let rows: ReturnType<typeof fakeRows>;
-  const make = (ttlMs = TTL_MS) =>
-    new NegativeNarInfos({ cache: { negativeTtlMs: ttlMs } } as NcpsConfig, rows as unknown as NegativeNarInfoRepository);
+  /** The service as Nest builds it, over the fake table, with a negative TTL of `ttlMs`. */
+  const make = async (ttlMs = TTL_MS): Promise<NegativeNarInfos> => {
+    const repository: Pick<NegativeNarInfoRepository, 'expiryOf' | 'remember' | 'forget' | 'sweepExpired'> = rows;
+    const moduleRef = await Test.createTestingModule({
+      providers: [
+        NegativeNarInfos,
+        { provide: NCPS_CONFIG, useValue: testConfig({ 'cache-negative-ttl': `${ttlMs}ms` }) },
+        { provide: NegativeNarInfoRepository, useValue: repository },
+      ],
+    }).compile();
+    return moduleRef.get(NegativeNarInfos);
+  };
 
   beforeEach(() => {
     jest.useFakeTimers({ now: 1_000_000 });
@@ -41,7 +53,7 @@ describe('NegativeNarInfos', () => {
   });
 
   it('remembers a miss here and in the database until the TTL is up, then not', async () => {
-    const sut = make();
+    const sut = await make();
     await sut.remember(A);
 
     expect(rows.table.get(A)).toBe(1_000_000 + TTL_MS);
@@ -57,7 +69,7 @@ describe('NegativeNarInfos', () => {
 
   it('takes a miss another instance remembered from the database, and keeps it here for the rest of its TTL', async () => {
     rows.table.set(B, 1_000_000 + 5_000);
-    const sut = make();
+    const sut = await make();
 
     expect(sut.knownHere(B)).toBe(false);
     await expect(sut.check(B)).resolves.toBe('remembered');
@@ -68,7 +80,7 @@ describe('NegativeNarInfos', () => {
   });
 
   it('forgets a miss here and in the database', async () => {
-    const sut = make();
+    const sut = await make();
     await sut.remember(A);
 
     await sut.forget(A);
@@ -79,7 +91,7 @@ describe('NegativeNarInfos', () => {
   });
 
   it('with a TTL of 0 remembers nothing and reads nothing', async () => {
-    const sut = make(0);
+    const sut = await make(0);
     expect(sut.enabled).toBe(false);
 
     await sut.remember(A);
@@ -93,7 +105,7 @@ describe('NegativeNarInfos', () => {
   it('keeps a miss here when the database write fails, and says so', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     rows.remember.mockRejectedValueOnce(new Error('database is down'));
-    const sut = make();
+    const sut = await make();
 
     await expect(sut.remember(A)).resolves.toBeUndefined();
 
@@ -106,7 +118,7 @@ describe('NegativeNarInfos', () => {
 
   it('sweeps expired rows when a miss is remembered, at most once a minute', async () => {
     rows.table.set(B, 1_000_000 - 1);
-    const sut = make();
+    const sut = await make();
 
     await sut.remember(A);
     await sut.onModuleDestroy(); // waits for the sweep
@@ -124,7 +136,7 @@ describe('NegativeNarInfos', () => {
   });
 
   it('keeps a bounded number of misses here, dropping the oldest first', async () => {
-    const sut = make();
+    const sut = await make();
     const hashes = Array.from({ length: 10_001 }, (_, i) => i.toString(36).padStart(32, '0'));
     for (const hash of hashes) await sut.remember(hash);
 

@@ -1,3 +1,4 @@
+import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { STORED_SAMPLE_TTL_MS, StoredDataMetrics } from './stored.metrics';
@@ -7,12 +8,20 @@ describe('StoredDataMetrics', () => {
   let bytes: jest.Mock<Promise<number>, []>;
   let now: jest.SpyInstance<number, []>;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     registry = new Registry();
     bytes = jest.fn(async () => 1000);
-    const narFiles = { sumStoredBytes: bytes, countStored: jest.fn(async () => 3) } as unknown as NarFileRepository;
-    const narInfos = { count: jest.fn(async () => 4) } as unknown as NarInfoRepository;
-    new StoredDataMetrics(registry, narFiles, narInfos);
+    const narFiles: Pick<NarFileRepository, 'sumStoredBytes' | 'countStored'> = { sumStoredBytes: bytes, countStored: async () => 3 };
+    const narInfos: Pick<NarInfoRepository, 'count'> = { count: async () => 4 };
+    // Built by Nest, which registers its gauges on the registry.
+    await Test.createTestingModule({
+      providers: [
+        StoredDataMetrics,
+        { provide: Registry, useValue: registry },
+        { provide: NarFileRepository, useValue: narFiles },
+        { provide: NarInfoRepository, useValue: narInfos },
+      ],
+    }).compile();
     now = jest.spyOn(Date, 'now').mockReturnValue(1_000_000);
   });
   afterEach(() => now.mockRestore());

@@ -1,7 +1,8 @@
-import { NcpsConfig } from 'src/config/config';
+import { testConfig } from 'test/support/config';
 import { DownloadSlot, DownloadSlots } from './download-slots';
 
-const slotsFor = (maxConcurrentDownloads: number) => new DownloadSlots({ upstream: { maxConcurrentDownloads } } as unknown as NcpsConfig);
+const slotsFor = (maxConcurrentDownloads: number) =>
+  new DownloadSlots(testConfig({ 'cache-upstream-max-concurrent-downloads': String(maxConcurrentDownloads) }));
 
 /** Resolves with what `promise` settled to by now, or 'pending'. */
 async function settled<T>(promise: Promise<T>): Promise<T | 'pending'> {
