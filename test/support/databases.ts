@@ -30,6 +30,8 @@ const ADMIN_URLS = {
 
 export interface TestDatabase {
   dialect: DatabaseDialect;
+  /** Its name on the server (`ncps_test_...`); SQLite: the file's path. */
+  name: string;
   /** Connection URL of the fresh database (no password: the test services need none). */
   url: string;
   /** Ready for createDataSource / the Nest config, with the pool sizes asked for. */
@@ -42,27 +44,37 @@ export interface TestDatabaseOptions {
   /** Pool size of `config` (4 by default: tests open several data sources per database). */
   poolMaxOpen?: number;
   poolMaxIdle?: number;
+  /** PostgreSQL: a role (made by the test) to own the database instead of postgres. */
+  owner?: string;
 }
 
 /** A fresh, empty database (no schema yet: open it with openDataSource, or migrate it yourself). */
 export async function createTestDatabase(dialect: DatabaseDialect, opts: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const pool = { poolMaxOpen: opts.poolMaxOpen ?? 4, poolMaxIdle: opts.poolMaxIdle ?? 1 };
-  const make = (url: string, drop: () => Promise<void>): TestDatabase => ({ dialect, url, config: { url, dialect, ...pool }, drop });
+  const make = (name: string, url: string, drop: () => Promise<void>): TestDatabase => ({
+    dialect,
+    name,
+    url,
+    config: { url, dialect, ...pool },
+    drop,
+  });
   const name = `ncps_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  if (opts.owner !== undefined && dialect !== 'postgres') throw new Error('an owner role is a PostgreSQL option');
   switch (dialect) {
     case 'sqlite': {
       const dir = await mkdtemp(join(tmpdir(), 'ncps-db-'));
-      return make(`sqlite:${join(dir, 'ncps.sqlite')}`, () => rm(dir, { recursive: true, force: true }));
+      const file = join(dir, 'ncps.sqlite');
+      return make(file, `sqlite:${file}`, () => rm(dir, { recursive: true, force: true }));
     }
     case 'postgres':
-      await adminQuery('postgres', `CREATE DATABASE "${name}"`);
+      await adminQuery('postgres', `CREATE DATABASE "${name}"${opts.owner === undefined ? '' : ` OWNER "${opts.owner}"`}`);
       // FORCE ends sessions a failed test left open, which would otherwise block the drop.
-      return make(`postgres://postgres@127.0.0.1:5432/${name}`, () =>
+      return make(name, `postgres://postgres@127.0.0.1:5432/${name}`, () =>
         adminQuery('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
       );
     case 'mysql':
       await adminQuery('mysql', `CREATE DATABASE \`${name}\``);
-      return make(`mysql://root@127.0.0.1:3306/${name}`, () => adminQuery('mysql', `DROP DATABASE IF EXISTS \`${name}\``));
+      return make(name, `mysql://root@127.0.0.1:3306/${name}`, () => adminQuery('mysql', `DROP DATABASE IF EXISTS \`${name}\``));
     default: {
       const never: never = dialect;
       throw new Error(`unknown dialect ${String(never)}`);

@@ -10,7 +10,7 @@ const PG_SERVER = 'postgresql://postgres@127.0.0.1:5432';
 
 export type LockTestConfig = Pick<NcpsConfig, 'lock' | 'database'>;
 
-export const uniqueSuffix = (): string => randomBytes(4).toString('hex');
+const uniqueSuffix = (): string => randomBytes(4).toString('hex');
 
 /** A key prefix of its own for each run, so runs in parallel never see each other's locks. */
 export const testKeyPrefix = (): string => `ncps:locktest:${uniqueSuffix()}:`;
@@ -48,23 +48,11 @@ export function lockTestConfig(
   };
 }
 
-export interface TestDatabase {
-  readonly name: string;
-  readonly url: string;
-  drop(): Promise<void>;
-}
-
-/** A fresh PostgreSQL database (advisory locks are per database, so runs stay apart); dropped with `drop`. */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `ncps_lock_test_${uniqueSuffix()}`;
-  await admin((client) => client.query(`CREATE DATABASE ${name}`));
-  return {
-    name,
-    url: `${PG_SERVER}/${name}`,
-    drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
-  };
-}
-
+/**
+ * Runs `fn` with a client on the PostgreSQL server as postgres (to look at pg_locks and sessions). A throwaway
+ * database for a lock test comes from createTestDatabase('postgres') in databases.ts: advisory locks are per
+ * database, so runs stay apart.
+ */
 export async function admin<T>(fn: (client: Client) => Promise<T>, database = 'postgres'): Promise<T> {
   const client = new Client({ connectionString: `${PG_SERVER}/${database}` });
   await client.connect();

@@ -8,7 +8,8 @@ import { Registry } from 'prom-client';
 import { LockPort } from 'src/locking';
 import { createLockPort } from 'src/locking/lock.factory';
 import { PrivateRedis } from 'test/support/lock-redis-server';
-import { createTestDatabase, deleteRedisKeys, lockTestConfig, sleep, TestDatabase, testKeyPrefix } from 'test/support/lock-services';
+import { createTestDatabase, TestDatabase } from 'test/support/databases';
+import { deleteRedisKeys, lockTestConfig, sleep, testKeyPrefix } from 'test/support/lock-services';
 import { LockWorkerProcess } from 'test/support/lock-worker-process';
 import { LockWorkerTask } from './fixtures/lock-worker.task';
 
@@ -22,7 +23,7 @@ const start = (task: LockWorkerTask, env?: Record<string, string>): LockWorkerPr
 
 beforeAll(async () => {
   Logger.overrideLogger(false);
-  database = await createTestDatabase();
+  database = await createTestDatabase('postgres');
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.kill()));

@@ -5,7 +5,8 @@ import { NcpsConfig } from 'src/config/config';
 import { LockHealthIndicator, LockingModule, LockPort } from 'src/locking';
 import { MetricsModule } from 'src/metrics/metrics.module';
 import { Registry } from 'prom-client';
-import { createTestDatabase, deleteRedisKeys, lockTestConfig, TestDatabase, testKeyPrefix } from 'test/support/lock-services';
+import { createTestDatabase, TestDatabase } from 'test/support/databases';
+import { deleteRedisKeys, lockTestConfig, testKeyPrefix } from 'test/support/lock-services';
 import { LockBackend } from 'src/config/config';
 
 describe('LockingModule', () => {
@@ -13,7 +14,7 @@ describe('LockingModule', () => {
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
-    database = await createTestDatabase();
+    database = await createTestDatabase('postgres');
   });
   afterAll(() => database.drop());
 

@@ -7,7 +7,8 @@ import { RetryPolicy } from 'src/locking/lock.backoff';
 import { createLockPort } from 'src/locking/lock.factory';
 import { advisoryKey } from 'src/locking/providers/postgres.advisory-key';
 import { PostgresLockDriver } from 'src/locking/providers/postgres.driver';
-import { admin, createTestDatabase, lockTestConfig, TestDatabase, testKeyPrefix } from 'test/support/lock-services';
+import { createTestDatabase, TestDatabase } from 'test/support/databases';
+import { admin, lockTestConfig, testKeyPrefix } from 'test/support/lock-services';
 import { until } from 'test/support/wait';
 import { describeLockConformance, LockFixture } from './lock.conformance';
 
@@ -15,7 +16,7 @@ let database: TestDatabase;
 
 beforeAll(async () => {
   Logger.overrideLogger(false);
-  database = await createTestDatabase();
+  database = await createTestDatabase('postgres');
 });
 afterAll(() => database.drop());
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { readNixFixture } from 'test/fixtures/nix/fixtures';
+import { createTestDatabase, TestDatabase } from 'test/support/databases';
 import { FakeUpstream } from 'test/support/fake-upstream';
 import { PrivateRedis } from 'test/support/lock-redis-server';
 import { NcpsProcess, freePort } from 'test/support/ncps-process';
@@ -61,6 +62,7 @@ describe('logs of ncps serve', () => {
   };
   const role = `ncps_obs_${suffix}`;
   let dir: string;
+  let database: TestDatabase;
   let postgres: TcpProxy;
   let redis: PrivateRedis;
   let s3: S3rverHandle;
@@ -83,7 +85,7 @@ describe('logs of ncps serve', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ncps-logs-'));
     await admin(`CREATE ROLE ${role} LOGIN PASSWORD '${secrets.pgPassword}'`);
-    await admin(`CREATE DATABASE ${role} OWNER ${role}`);
+    database = await createTestDatabase('postgres', { owner: role });
     postgres = await TcpProxy.start('127.0.0.1', 5432);
     redis = await PrivateRedis.start({ config: [`requirepass ${secrets.redisPassword}`] });
     s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(secrets.s3AccessKeyId, secrets.s3SecretAccessKey);
@@ -106,7 +108,7 @@ describe('logs of ncps serve', () => {
         '--cache-hostname=ncps-logs-test',
       ],
       {
-        CACHE_DATABASE_URL: `postgresql://${role}:${encodeURIComponent(secrets.pgPassword)}@${postgres.address}/${role}`,
+        CACHE_DATABASE_URL: `postgresql://${role}:${encodeURIComponent(secrets.pgPassword)}@${postgres.address}/${database.name}`,
         CACHE_LOCK_BACKEND: 'redis',
         CACHE_REDIS_ADDRS: redis.address,
         CACHE_STORAGE_S3_BUCKET: s3.bucket,
@@ -126,7 +128,7 @@ describe('logs of ncps serve', () => {
     s3rverAccounts.DUMMY_ACCOUNT.revokeAccessKey(secrets.s3AccessKeyId);
     await redis?.destroy();
     await postgres?.cut();
-    await admin(`DROP DATABASE IF EXISTS ${role} WITH (FORCE)`);
+    await database?.drop();
     await admin(`DROP ROLE IF EXISTS ${role}`);
     await rm(dir, { recursive: true, force: true });
   });
