@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
@@ -156,7 +155,7 @@ export class NarService {
         // Object and row under the NAR's download lock, as a download commits: `ncps fsck --repair` takes
         // it before deleting, so it never takes a just-stored object whose row is on its way for an orphan.
         this.locks.withLock(downloadNarKey(nar.hash), this.config.lock.downloadTtlMs, async () => {
-          await this.storage.put(nar.key, createReadStream(path));
+          await this.storage.putFile(nar.key, path);
           const now = Date.now();
           await this.narFiles.insertIfAbsent({
             key: nar.key,

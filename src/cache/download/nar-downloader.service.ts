@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { InstanceIdentity } from 'src/cluster';
@@ -14,8 +13,6 @@ import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
 
-/** Reads of the verified temp file while it is copied into storage. */
-const COMMIT_READ_BYTES = 1024 * 1024;
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
 const ANNOUNCEMENT_TTL_MS = 15_000;
 
@@ -142,7 +139,7 @@ export class NarDownloader {
    */
   private async commit(narinfo: NewNarInfo, path: string, size: number): Promise<void> {
     const started = Date.now();
-    const { created } = await this.storage.put(narinfo.url, createReadStream(path, { highWaterMark: COMMIT_READ_BYTES }));
+    const { created } = await this.storage.putFile(narinfo.url, path);
     const now = Date.now();
     const row: Omit<NarFileEntity, 'id'> = {
       key: narinfo.url,
