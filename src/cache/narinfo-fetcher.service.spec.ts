@@ -70,6 +70,7 @@ describe('NarInfoFetcher', () => {
     rows = new Map();
     narInfos = {
       findByHash: async (hash: string) => (rows.get(hash) as NarInfoEntity | undefined) ?? null,
+      findServedByHash: async (hash: string) => rows.get(hash) ?? null,
       // Each insert waits for the test to let it finish (or fail).
       insertIfAbsent: (row: NewNarInfo) =>
         new Promise<void>((resolve, reject) => {
@@ -112,6 +113,7 @@ describe('NarInfoFetcher', () => {
     expect(row).toMatchObject({ hash: HASH, narHash: NAR_HASH, upstreamNarUrl: upstreamAnswer.narUrl });
     expect(rows.has(HASH)).toBe(false);
     expect(downloader.expectedRow(row!.url)).toBe(row);
+    await new Promise((r) => setImmediate(r)); // the insert starts once the answer is out
     finishInsert();
     await new Promise((r) => setImmediate(r));
     expect(rows.get(HASH)).toBe(row);
@@ -133,6 +135,7 @@ describe('NarInfoFetcher', () => {
   it('a row that cannot be stored was answered all the same; the next request fetches it again', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const first = await sut.fetch(HASH);
+    await new Promise((r) => setImmediate(r));
     finishInsert(new Error('database is down'));
     await new Promise((r) => setImmediate(r));
     expect(warn).toHaveBeenCalledWith(expect.objectContaining({ err: 'database is down' }), 'narinfo answered but not stored');
@@ -158,7 +161,7 @@ describe('NarInfoFetcher', () => {
     expect(await sut.fetch(HASH)).toBeNull();
     expect(missWrites).toHaveBeenCalledWith(HASH, expect.any(Number));
     expect(misses.get(HASH)).toBeGreaterThanOrEqual(before + NEGATIVE_TTL_MS);
-    const lookups = jest.spyOn(narInfos, 'findByHash');
+    const lookups = jest.spyOn(narInfos, 'findServedByHash');
     expect(await counted('ncps_negative_cache_hits_total')).toBe(0);
     for (let i = 0; i < 10; i++) expect(await sut.fetch(HASH)).toBeNull();
     expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
@@ -188,6 +191,7 @@ describe('NarInfoFetcher', () => {
     misses.set(HASH, Date.now() - 1);
     const row = sut.fetch(HASH);
     expect(await row).toMatchObject({ hash: HASH });
+    await new Promise((r) => setImmediate(r));
     finishInsert();
     await new Promise((r) => setImmediate(r));
     expect(upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
