@@ -1,7 +1,4 @@
 import { Test } from '@nestjs/testing';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { InstanceIdentity } from 'src/cluster';
@@ -19,6 +16,7 @@ import { Download, IntegrityError } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlots } from './download-slots';
 import { NarDownloader, expectationsOf } from './nar-downloader.service';
+import { TempFile, TempFiles } from './temp-files';
 
 /** Fakes typed against what NarDownloader uses of each collaborator. */
 interface Fakes {
@@ -28,20 +26,52 @@ interface Fakes {
   upstream: { fetchNar: jest.MockedFunction<UpstreamService['fetchNar']> };
   announcements: { [K in 'announce' | 'withdraw']: jest.MockedFunction<NarDownloadRepository[K]> };
   identity: Pick<InstanceIdentity, 'owner'>;
+  /** Temp files in memory, by path, while they exist. */
+  files: Pick<TempFiles, 'next'> & { existing: Map<string, Buffer> };
+}
+
+function memoryFiles(): Fakes['files'] {
+  const existing = new Map<string, Buffer>();
+  let made = 0;
+  return {
+    existing,
+    next: (): TempFile => {
+      const path = `/memory/download-${++made}.tmp`;
+      return {
+        path,
+        create: () => {
+          if (existing.has(path)) throw new Error(`${path} exists`);
+          existing.set(path, Buffer.alloc(0));
+          return {
+            writeAt: async (chunks, position) => {
+              const before = existing.get(path)!;
+              if (position !== before.length) throw new Error('writes must follow each other');
+              existing.set(path, Buffer.concat([before, ...chunks]));
+            },
+            close: async () => undefined,
+          };
+        },
+        openForReading: () => Promise.reject(new Error('no reader in these tests')),
+        remove: async () => void existing.delete(path),
+      };
+    },
+  };
 }
 
 function fakes(owner?: string): Fakes {
   const taken: string[] = [];
   const committed = new Map<string, Buffer>();
+  const files = memoryFiles();
   const lease = { signal: new AbortController().signal };
   return {
     locks: { taken, withLock: (key, _ttl, fn) => (taken.push(key), fn(lease)) },
     storage: {
       committed,
       head: jest.fn().mockResolvedValue(null),
-      // Reads the verified temp file as local storage would take it: what the download committed.
+      // Takes the verified temp file as local storage would: what the download committed.
       putFile: jest.fn(async (key: string, path: string) => {
-        const bytes = await readFile(path);
+        const bytes = files.existing.get(path);
+        if (!bytes) throw new Error(`no temp file ${path}`);
         committed.set(key, bytes);
         return { size: bytes.length, created: true };
       }),
@@ -51,6 +81,7 @@ function fakes(owner?: string): Fakes {
     upstream: { fetchNar: jest.fn() },
     announcements: { announce: jest.fn().mockResolvedValue(undefined), withdraw: jest.fn().mockResolvedValue(undefined) },
     identity: { owner },
+    files,
   };
 }
 
@@ -70,7 +101,6 @@ const chunks = (bytes: Buffer) => Readable.from([bytes.subarray(0, 100_000), byt
 describe('NarDownloader', () => {
   let f: Fakes;
   let registry: Registry;
-  let temp: string;
   let sut: NarDownloader;
   let downloads: DownloadRegistry;
   /** Until the download's run is over, its clean-up included (temp file, slot, announcement): the registry forgets it last. */
@@ -80,7 +110,7 @@ describe('NarDownloader', () => {
   async function build(flags: Record<string, unknown> = {}, owner?: string): Promise<void> {
     f = fakes(owner);
     registry = new Registry();
-    const config = testConfig({ 'cache-temp-path': temp, ...flags });
+    const config = testConfig(flags);
     const moduleRef = await Test.createTestingModule({
       providers: [
         NarDownloader,
@@ -94,17 +124,14 @@ describe('NarDownloader', () => {
         { provide: NarDownloadRepository, useValue: f.announcements },
         { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
         { provide: InstanceIdentity, useValue: f.identity },
+        { provide: TempFiles, useValue: f.files },
       ],
     }).compile();
     sut = moduleRef.get(NarDownloader);
     downloads = moduleRef.get(DownloadRegistry);
   }
 
-  beforeEach(async () => {
-    temp = await mkdtemp(join(tmpdir(), 'ncps-downloader-'));
-    await build();
-  });
-  afterEach(() => rm(temp, { recursive: true, force: true }));
+  beforeEach(() => build());
 
   it('fetches a NAR under its download lock, verifies it, stores the file and records its row', async () => {
     f.upstream.fetchNar.mockResolvedValue({ body: chunks(path.nar), contentLength: path.nar.length });
@@ -123,7 +150,7 @@ describe('NarDownloader', () => {
     expect(await counter('ncps_nar_downloads_total')).toContain('ncps_nar_downloads_total{result="started"} 1');
     // Local locks: a single instance announces nothing; and the temp file is gone once nobody reads it.
     expect(f.announcements.announce).not.toHaveBeenCalled();
-    expect(await readdir(temp)).toEqual([]);
+    expect(f.files.existing.size).toBe(0);
   });
 
   it('joins the download already running for a NAR, giving back the slot it was handed', async () => {
@@ -216,7 +243,7 @@ describe('NarDownloader', () => {
     expect(download.state).toBe('failed');
     expect(download.error).toBeInstanceOf(IntegrityError);
     expect(f.storage.putFile).not.toHaveBeenCalled();
-    expect(await readdir(temp)).toEqual([]);
+    expect(f.files.existing.size).toBe(0);
   });
 
   it('removes the object it created when its row cannot be written, and keeps one it did not create', async () => {

@@ -12,6 +12,7 @@ import { CacheMetrics } from '../cache.metrics';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
+import { TempFiles } from './temp-files';
 
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
 const ANNOUNCEMENT_TTL_MS = 15_000;
@@ -37,6 +38,7 @@ export class NarDownloader {
     private readonly metrics: CacheMetrics,
     private readonly slots: DownloadSlots,
     private readonly identity: InstanceIdentity,
+    private readonly tempFiles: TempFiles,
     @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {}
 
@@ -64,7 +66,7 @@ export class NarDownloader {
   downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
-      () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
+      () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
       (download) => this.run(download, narinfo, slot),
     );
     if (found.joined) slot?.release();
