@@ -1,10 +1,10 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { NarFileRepository, NarInfoRepository } from 'src/database';
+import { ArtifactRepository, NarFileRepository, NarInfoRepository } from 'src/database';
 
 const FLUSH_INTERVAL_MS = 5_000;
 
 /**
- * Remembers when narinfos and NARs were last served and writes those times in batches, so a cache
+ * Remembers when narinfos, NARs and artifacts were last served and writes those times in batches, so a cache
  * hit costs no database write. A crash loses at most one interval of access times, which only
  * makes the LRU slightly less precise.
  *
@@ -15,14 +15,16 @@ const FLUSH_INTERVAL_MS = 5_000;
 @Injectable()
 export class AccessTracker implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(AccessTracker.name);
-  private narInfos = new Map<string, number>();
-  private narFiles = new Map<string, number>();
+  private readonly narInfos: Batch;
+  private readonly narFiles: Batch;
+  private readonly artifacts: Batch;
   private timer?: NodeJS.Timeout;
 
-  constructor(
-    private readonly narInfoRepository: NarInfoRepository,
-    private readonly narFileRepository: NarFileRepository,
-  ) {}
+  constructor(narInfoRepository: NarInfoRepository, narFileRepository: NarFileRepository, artifactRepository: ArtifactRepository) {
+    this.narInfos = new Batch((times) => narInfoRepository.touch(times));
+    this.narFiles = new Batch((times) => narFileRepository.touch(times));
+    this.artifacts = new Batch((times) => artifactRepository.touch(times));
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
@@ -35,30 +37,50 @@ export class AccessTracker implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   narInfoServed(hash: string, now = Date.now()): void {
-    this.narInfos.set(hash, now);
+    this.narInfos.served(hash, now);
   }
 
   narFileServed(key: string, now = Date.now()): void {
-    this.narFiles.set(key, now);
+    this.narFiles.served(key, now);
+  }
+
+  /** An artifact (listing, log, ...) served, by its path. */
+  artifactServed(path: string, now = Date.now()): void {
+    this.artifacts.served(path, now);
   }
 
   async flush(): Promise<void> {
-    const narInfos = this.narInfos;
-    const narFiles = this.narFiles;
-    this.narInfos = new Map();
-    this.narFiles = new Map();
-    try {
-      // Times are rounded to the second so rows served in the same second share one UPDATE.
-      if (narInfos.size > 0) await this.narInfoRepository.touch(roundToSeconds(narInfos));
-      if (narFiles.size > 0) await this.narFileRepository.touch(roundToSeconds(narFiles));
-    } catch (e) {
-      this.logger.warn({ err: e }, 'could not record access times; will retry');
-      narInfos.forEach((t, k) => this.narInfos.set(k, Math.max(t, this.narInfos.get(k) ?? 0)));
-      narFiles.forEach((t, k) => this.narFiles.set(k, Math.max(t, this.narFiles.get(k) ?? 0)));
+    for (const batch of [this.narInfos, this.narFiles, this.artifacts]) {
+      try {
+        await batch.write();
+      } catch (e) {
+        this.logger.warn({ err: e }, 'could not record access times; will retry');
+      }
     }
   }
 }
 
-function roundToSeconds(map: Map<string, number>): Map<string, number> {
-  return new Map([...map].map(([k, t]) => [k, Math.floor(t / 1000) * 1000]));
+/** The access times of one table gathered since its last write, by key. */
+class Batch {
+  private pending = new Map<string, number>();
+
+  constructor(private readonly touch: (times: Map<string, number>) => Promise<unknown>) {}
+
+  served(key: string, now: number): void {
+    this.pending.set(key, now);
+  }
+
+  /** Writes what gathered; on a failure keeps it for the next write (the later time of a key wins), and throws. */
+  async write(): Promise<void> {
+    const times = this.pending;
+    if (times.size === 0) return;
+    this.pending = new Map();
+    try {
+      // Times are rounded to the second so rows served in the same second share one UPDATE.
+      await this.touch(new Map([...times].map(([k, t]) => [k, Math.floor(t / 1000) * 1000])));
+    } catch (e) {
+      times.forEach((t, k) => this.pending.set(k, Math.max(t, this.pending.get(k) ?? 0)));
+      throw e;
+    }
+  }
 }

@@ -11,6 +11,7 @@ import { CacheLimitMetrics } from './limit.metrics';
 import { StoredDataMetrics } from './stored.metrics';
 import { DownloadMetrics } from './download/download.metrics';
 import { DownloadRegistry } from './download/download-registry';
+import { TempFiles } from './download/temp-files';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { TempSweeper } from './download/temp-sweeper';
@@ -39,6 +40,7 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
     HotRoutes,
     NarInfoRoutes,
     DownloadRegistry,
+    TempFiles,
     NarDownloader,
     NarInfoFetcher,
     NegativeNarInfos,

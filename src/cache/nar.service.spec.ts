@@ -12,6 +12,7 @@ import { CacheMetrics } from './cache.metrics';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { PeerStreamService } from './download/peer-stream.service';
+import { TempFiles } from './download/temp-files';
 import { NarService } from './nar.service';
 import { testConfig } from 'test/support/config';
 
@@ -61,6 +62,7 @@ async function serviceWith(f: Fakes, registry: Registry, flags: Record<string, u
       { provide: PeerStreamService, useValue: f.peers },
       { provide: LockPort, useValue: f.locks },
       { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
+      TempFiles,
     ],
   }).compile();
   return moduleRef.get(NarService);

@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
@@ -13,6 +12,7 @@ import { ByteRange, StoragePort } from 'src/storage/storage.port';
 import { CacheMetrics } from './cache.metrics';
 import { AccessTracker } from './access-tracker';
 import { Download, IntegrityError } from './download/download';
+import { TempFiles } from './download/temp-files';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { tailDownload } from './download/tail-reader';
@@ -48,6 +48,7 @@ export class NarService {
     private readonly peers: PeerStreamService,
     private readonly locks: LockPort,
     private readonly metrics: CacheMetrics,
+    private readonly tempFiles: TempFiles,
   ) {}
 
   /** Size of a NAR (stored, or known from its narinfo), without opening or fetching it. */
@@ -150,13 +151,13 @@ export class NarService {
     const digest = parseHash(`sha256:${nar.hash}`).digest;
     const maxBytes = this.config.cache.maxNarSizeBytes;
     if (declaredLength !== undefined && declaredLength > maxBytes) throw new PayloadTooLargeError(`NAR larger than ${maxBytes} bytes`);
-    const upload = new Download(nar.key, this.config.cache.tempPath, { sha256: digest });
+    const upload = new Download(nar.key, this.tempFiles.next(), { sha256: digest });
     try {
       await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }), (path, size) =>
         // Object and row under the NAR's download lock, as a download commits: `ncps fsck --repair` takes
         // it before deleting, so it never takes a just-stored object whose row is on its way for an orphan.
         this.locks.withLock(downloadNarKey(nar.hash), this.config.lock.downloadTtlMs, async () => {
-          await this.storage.put(nar.key, createReadStream(path));
+          await this.storage.putFile(nar.key, path);
           const now = Date.now();
           await this.narFiles.insertIfAbsent({
             key: nar.key,

@@ -49,7 +49,7 @@ interface Fakes {
   /** Queues holders of one key, like the local backend; records the keys and TTLs asked for. */
   locks: Pick<LockPort, 'withLock'> & { taken: [string, number][]; failWith?: Error };
   /** Stored rows by hash; each insert waits in `inserts` for the test to finish (or fail) it. */
-  narInfos: Pick<NarInfoRepository, 'findByHash' | 'insertIfAbsent'> & { rows: Map<string, NarInfoEntity> };
+  narInfos: Pick<NarInfoRepository, 'findByHash' | 'findServedByHash' | 'insertIfAbsent'> & { rows: Map<string, NarInfoEntity> };
   inserts: ((error?: Error) => void)[];
   /** The shared table of misses (hash → expiry). */
   misses: Pick<NegativeNarInfoRepository, 'expiryOf' | 'sweepExpired'> & {
@@ -91,6 +91,7 @@ function fakes(): Fakes {
     narInfos: {
       rows,
       findByHash: async (hash) => rows.get(hash) ?? null,
+      findServedByHash: async (hash) => rows.get(hash) ?? null,
       insertIfAbsent: (row) =>
         new Promise<void>((resolve, reject) =>
           inserts.push((error) => {
@@ -201,6 +202,7 @@ describe('NarInfoFetcher', () => {
       const row = await sut.fetch(HASH);
       expect(f.narInfos.rows.has(HASH)).toBe(false);
       expect(f.downloader.expected.get(row!.url)).toBe(row);
+      await settle(); // the insert starts once the answer is out
       f.inserts[0]();
       await settle();
       expect(f.narInfos.rows.get(HASH)).toMatchObject(row!);
@@ -218,6 +220,7 @@ describe('NarInfoFetcher', () => {
 
     it('is answered all the same when its row cannot be stored; the next request fetches it again', async () => {
       const first = await sut.fetch(HASH);
+      await settle(); // the insert starts once the answer is out
       f.inserts[0](new Error('database is down'));
       await settle();
       expect(warn).toHaveBeenCalledWith(expect.objectContaining({ err: 'database is down' }), 'narinfo answered but not stored');
@@ -247,7 +250,7 @@ describe('NarInfoFetcher', () => {
       expect(f.misses.table.get(HASH)).toBeGreaterThanOrEqual(before + NEGATIVE_TTL_MS);
       expect(f.inserts).toHaveLength(0);
       expect(await counted('ncps_negative_cache_hits_total')).toBe(0);
-      const lookups = jest.spyOn(f.narInfos, 'findByHash');
+      const lookups = jest.spyOn(f.narInfos, 'findServedByHash');
       for (let i = 0; i < 10; i++) expect(await sut.fetch(HASH)).toBeNull();
       expect(f.upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
       expect(lookups).not.toHaveBeenCalled();
@@ -286,6 +289,7 @@ describe('NarInfoFetcher', () => {
     it('is asked for again once its remembered miss expired, which a positive answer deletes', async () => {
       f.misses.table.set(HASH, Date.now() - 1);
       expect(await sut.fetch(HASH)).toMatchObject({ hash: HASH });
+      await settle(); // the insert starts once the answer is out
       f.inserts[0]();
       await settle();
       expect(f.upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
@@ -297,6 +301,7 @@ describe('NarInfoFetcher', () => {
       f.misses.table.set(HASH, Date.now() - 1);
       f.misses.forget.mockRejectedValueOnce(new Error('database is down'));
       expect(await sut.fetch(HASH)).toMatchObject({ hash: HASH });
+      await settle(); // the insert starts once the answer is out
       f.inserts[0]();
       await settle();
       expect(warn).toHaveBeenCalledWith(expect.objectContaining({ err: 'database is down' }), 'expired narinfo miss not deleted');

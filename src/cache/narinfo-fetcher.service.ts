@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { setImmediate } from 'node:timers/promises';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarInfoRepository, NewNarInfo } from 'src/database';
@@ -66,9 +67,11 @@ export class NarInfoFetcher {
     let answer!: (row: NewNarInfo | null) => void;
     const answered = new Promise<NewNarInfo | null>((resolve) => (answer = resolve));
     const locked = this.locks.withLock(downloadNarInfoKey(hash), this.config.lock.downloadTtlMs, async () => {
-      const existing = await this.narInfos.findByHash(hash);
+      // Both asked at once (one round trip, or one turn of SQLite's batched lookups): the common
+      // answer is "neither", and the stored row's full entity is read only when there is one.
+      const [stored, negative] = await Promise.all([this.narInfos.findServedByHash(hash), this.negatives.check(hash)]);
+      const existing = stored && (await this.narInfos.findByHash(hash));
       if (existing) return existing;
-      const negative = await this.negatives.check(hash);
       if (negative === 'remembered') {
         this.metrics.negativeHit();
         return null;
@@ -95,6 +98,8 @@ export class NarInfoFetcher {
       // Logged before the answer, while the request's log context (and its id) is still open.
       this.logger.log({ hash, upstream: found.upstream.url }, 'narinfo fetched from upstream');
       answer(fetched);
+      // The answer goes out before the insert: SQLite writes (and syncs) on the event loop itself.
+      await setImmediate();
       try {
         await this.narInfos.insertIfAbsent(fetched);
       } catch (e) {

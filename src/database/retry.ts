@@ -1,3 +1,5 @@
+import { RetryPolicy, retry } from 'src/common/retry';
+
 /**
  * Errors after which running the same transaction again can succeed: the server chose it as a
  * deadlock victim or could not serialize it, or SQLite found the database locked by another
@@ -26,21 +28,22 @@ export function isRetryableDatabaseError(error: unknown): boolean {
   });
 }
 
+const POLICY: RetryPolicy = {
+  attempts: ATTEMPTS,
+  retryable: isRetryableDatabaseError,
+  // Full jitter around an exponential backoff: contenders that collided once should not collide again in lockstep.
+  delayMs: (attempt) => {
+    const delay = BASE_DELAY_MS * 2 ** (attempt - 1);
+    return delay / 2 + Math.random() * delay;
+  },
+};
+
 /**
  * Runs `work` and runs it again (up to 5 times, with jittered exponential backoff from 20 ms) when it
  * fails with a deadlock, serialization or busy error. `work` must be a whole transaction or a single
  * statement: after such an error PostgreSQL and MySQL have rolled back everything since BEGIN, so
  * retrying one statement inside a transaction would be wrong.
  */
-export async function withRetry<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (e) {
-      if (attempt >= ATTEMPTS || !isRetryableDatabaseError(e)) throw e;
-      const delay = BASE_DELAY_MS * 2 ** (attempt - 1);
-      // Full jitter: contenders that collided once should not collide again in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, delay / 2 + Math.random() * delay));
-    }
-  }
+export function withRetry<T>(work: () => Promise<T>): Promise<T> {
+  return retry(work, POLICY);
 }

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 
 /** An inclusive byte range, as in an HTTP Range header. */
@@ -39,9 +40,21 @@ export interface PutResult {
  * - `delete` returns whether something was deleted; deleting a missing key is not an error.
  * - `check` is a cheap real probe used by /health; it throws an Error whose message explains the problem.
  */
+/** Reads of a file handed to putFile and streamed. */
+const FILE_READ_BYTES = 1024 * 1024;
+
 export abstract class StoragePort {
   abstract readonly kind: 'local' | 's3';
   abstract put(key: string, source: Readable): Promise<PutResult>;
+  /**
+   * `put` of a complete file that nobody writes any more (a verified download's temp file), and that
+   * must never be written again: it may become the stored object itself. The file's name is left in
+   * place for its owner to remove. By default it is streamed like any source; a provider that can take
+   * the file as it is (local storage, on the same filesystem) does so.
+   */
+  putFile(key: string, path: string): Promise<PutResult> {
+    return this.put(key, createReadStream(path, { highWaterMark: FILE_READ_BYTES }));
+  }
   abstract head(key: string): Promise<StoredObject | null>;
   abstract read(key: string, range?: ByteRange): Promise<Readable | null>;
   abstract openRead(key: string, pickRange?: (size: number) => ByteRange | undefined): Promise<OpenedObject | null>;

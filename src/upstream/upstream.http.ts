@@ -1,6 +1,5 @@
 import { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { version } from '../../package.json';
 import { guardNarBody, readDocument } from './upstream.body';
 import { UpstreamUnavailableError } from './upstream.errors';
@@ -11,6 +10,7 @@ import { NoProxy, ProxySettings } from './upstream.proxy';
 import { parseRetryAfter, RETRY_AFTER_STATUSES } from './upstream.retry-after';
 import { DEFAULT_MAX_CONNECTIONS } from './upstream.url';
 import type { Tracing } from 'src/telemetry';
+import { retry } from 'src/common/retry';
 
 const USER_AGENT = `ncps/${version}`;
 
@@ -145,18 +145,14 @@ export class UpstreamHttpClient {
   }
 
   /** `documents`: a body cut short is retried too, since a document is read whole before it is returned. */
-  private async withRetries<T>(documents: boolean, run: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await run();
-      } catch (error) {
-        const retryable =
-          error instanceof UpstreamUnavailableError &&
-          ((error.code !== undefined && TRANSIENT_CODES.has(error.code)) || (documents && error.reason === 'truncated'));
-        if (!retryable || attempt >= RETRY_DELAYS_MS.length) throw error;
-        await sleep(RETRY_DELAYS_MS[attempt]);
-      }
-    }
+  private withRetries<T>(documents: boolean, run: () => Promise<T>): Promise<T> {
+    return retry(run, {
+      attempts: RETRY_DELAYS_MS.length + 1,
+      retryable: (error) =>
+        error instanceof UpstreamUnavailableError &&
+        ((error.code !== undefined && TRANSIENT_CODES.has(error.code)) || (documents && error.reason === 'truncated')),
+      delayMs: (attempt) => RETRY_DELAYS_MS[attempt - 1],
+    });
   }
 
   /** Nothing is sent to a URL outside the allowed origins: the request, or the redirect leading there, fails first. */

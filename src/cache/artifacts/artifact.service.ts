@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
@@ -8,6 +8,7 @@ import { ArtifactRepository } from 'src/database';
 import { LockPort } from 'src/locking';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
+import { AccessTracker } from '../access-tracker';
 import { guardUpload } from '../upload-guard';
 import { ArtifactName } from './artifact-name';
 
@@ -18,7 +19,6 @@ import { ArtifactName } from './artifact-name';
 const ENCODINGS: ReadonlySet<string> = new Set(['br', 'gzip', 'x-gzip', 'xz', 'bzip2', 'zstd']);
 /** Listings, logs and pointers are small; a build log is the largest of them. Also bounded by --cache-max-nar-size. */
 const MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
-const FLUSH_INTERVAL_MS = 5_000;
 
 /** A stored artifact opened for an answer. */
 export interface ArtifactBody {
@@ -37,11 +37,9 @@ export interface ArtifactBody {
  * write them is decided as for every upload (the put token); upstreams are the configured ones only.
  */
 @Injectable()
-export class ArtifactService implements OnModuleInit, BeforeApplicationShutdown {
+export class ArtifactService {
   private readonly logger = new Logger('Artifacts');
   private readonly maxBytes: number;
-  private accessed = new Map<string, number>();
-  private timer?: NodeJS.Timeout;
 
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
@@ -49,19 +47,9 @@ export class ArtifactService implements OnModuleInit, BeforeApplicationShutdown 
     private readonly storage: StoragePort,
     private readonly locks: LockPort,
     private readonly upstreams: UpstreamService,
+    private readonly access: AccessTracker,
   ) {
     this.maxBytes = Math.min(MAX_ARTIFACT_BYTES, config.cache.maxNarSizeBytes);
-  }
-
-  onModuleInit(): void {
-    this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
-    this.timer.unref();
-  }
-
-  /** Before the shutdown hooks, so that the database (closed by its own) is still open. */
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
   }
 
   /** The stored artifact, fetched from the upstreams first on a miss. NotFoundError when none has it. */
@@ -111,25 +99,13 @@ export class ArtifactService implements OnModuleInit, BeforeApplicationShutdown 
     if (!hadRow && !hadObject) throw new NotFoundError('not found');
   }
 
-  async flush(): Promise<void> {
-    const accessed = this.accessed;
-    this.accessed = new Map();
-    if (accessed.size === 0) return;
-    try {
-      await this.artifacts.touch(accessed);
-    } catch (e) {
-      this.logger.warn({ err: e }, 'could not record access times; will retry');
-      accessed.forEach((t, k) => this.accessed.set(k, Math.max(t, this.accessed.get(k) ?? 0)));
-    }
-  }
-
   private async openStored(name: ArtifactName): Promise<ArtifactBody | null> {
     const row = await this.artifacts.findByPath(name.path);
     if (!row) return null;
     const object = await this.storage.openRead(row.storageKey);
     if (!object) return null;
     // Rounded to the second, so that artifacts served in the same second share one UPDATE.
-    this.accessed.set(name.path, Math.floor(Date.now() / 1000) * 1000);
+    this.access.artifactServed(name.path);
     return { size: object.size, contentEncoding: row.contentEncoding, stream: object.stream };
   }
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { tempFileIn } from './temp-files';
 import { Download, IntegrityError, SizeLimitError } from './download';
 import { tailDownload } from './tail-reader';
 
@@ -40,7 +41,7 @@ describe('Download with tailing readers', () => {
   }
 
   it('streams the bytes to readers while downloading and commits once verified', async () => {
-    const sut = new Download('nar/x.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/x.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     const early = tailDownload(sut);
     let committed: Buffer | undefined;
     const run = sut.run(slowSource(data), async (path) => {
@@ -55,7 +56,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('a reader attaching after the end is served from the file until it is released', async () => {
-    const sut = new Download('nar/y.nar', dir, {});
+    const sut = new Download('nar/y.nar', tempFileIn(dir), {});
     const reader = tailDownload(sut);
     await sut.run(Readable.from([data]), async () => undefined);
     expect((await collect(reader)).length).toBe(data.length);
@@ -64,7 +65,7 @@ describe('Download with tailing readers', () => {
   it('never commits and errors every reader on a hash mismatch', async () => {
     const tampered = Buffer.from(data);
     tampered[12345] ^= 1;
-    const sut = new Download('nar/z.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/z.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(tampered), commit)).rejects.toThrow(IntegrityError);
@@ -74,7 +75,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('errors readers when the upstream cuts the body midway, and leaves no temp file', async () => {
-    const sut = new Download('nar/w.nar', dir, {});
+    const sut = new Download('nar/w.nar', tempFileIn(dir), {});
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(data, 100_000), commit)).rejects.toThrow(/cut the connection/);
@@ -84,7 +85,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('gives readers the last byte once the bytes are verified, before the commit ends', async () => {
-    const sut = new Download('nar/r.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     const reader = tailDownload(sut);
     let finishCommit: (() => void) | undefined;
     const run = sut.run(slowSource(data), () => new Promise<void>((resolve) => (finishCommit = resolve)));
@@ -98,7 +99,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('a reader keeps its verified bytes when the commit fails afterwards; nothing is left behind', async () => {
-    const sut = new Download('nar/s.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     const reader = tailDownload(sut);
     await expect(sut.run(Readable.from([data]), async () => Promise.reject(new Error('storage is full')))).rejects.toThrow(
       /storage is full/,
@@ -109,7 +110,7 @@ describe('Download with tailing readers', () => {
 
   it('batches tiny chunks: readers are woken per write, not per chunk', async () => {
     const tiny = data.subarray(0, 20_000);
-    const sut = new Download('nar/t.nar', dir, { size: tiny.length, sha256: createHash('sha256').update(tiny).digest() });
+    const sut = new Download('nar/t.nar', tempFileIn(dir), { size: tiny.length, sha256: createHash('sha256').update(tiny).digest() });
     let wakeUps = 0;
     sut.on('progress', () => (wakeUps += 1));
     const reader = tailDownload(sut);
@@ -124,7 +125,7 @@ describe('Download with tailing readers', () => {
 
   it('serves readers from the batches it still holds and from the file alike', async () => {
     const big = Buffer.from(Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (i * 7) % 251));
-    const sut = new Download('nar/u.nar', dir, { size: big.length, sha256: createHash('sha256').update(big).digest() });
+    const sut = new Download('nar/u.nar', tempFileIn(dir), { size: big.length, sha256: createHash('sha256').update(big).digest() });
     const early = tailDownload(sut);
     let late: Promise<Buffer> | undefined;
     const run = sut.run(slowSource(big), async () => undefined);
@@ -144,18 +145,18 @@ describe('Download with tailing readers', () => {
     const digest = createHash('sha256').update(big).digest();
     const tampered = Buffer.from(big);
     tampered[5_000_000] ^= 1;
-    const sut = new Download('nar/v.nar', dir, { size: big.length, sha256: digest });
+    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: big.length, sha256: digest });
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(tampered), commit)).rejects.toThrow(/hash mismatch/);
     await expect(collect(reader)).rejects.toThrow(IntegrityError);
     expect(commit).not.toHaveBeenCalled();
-    const right = new Download('nar/w.nar', dir, { size: big.length, sha256: digest });
+    const right = new Download('nar/w.nar', tempFileIn(dir), { size: big.length, sha256: digest });
     await expect(right.run(slowSource(big), commit)).resolves.toBeUndefined();
   });
 
   it('rejects a body shorter than the expected size', async () => {
-    const sut = new Download('nar/v.nar', dir, { size: data.length + 1 });
+    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: data.length + 1 });
     await expect(sut.run(Readable.from([data]), async () => undefined)).rejects.toThrow(/size mismatch/);
   });
 });
@@ -177,7 +178,7 @@ describe('Download size limits, enforced while bytes arrive', () => {
 
   it('cuts a body at the first byte past the expected size, destroys the source and keeps nothing', async () => {
     const { source, pulled } = endless(Buffer.alloc(1000, 7));
-    const sut = new Download('nar/a.nar.xz', dir, { size: 10_500 });
+    const sut = new Download('nar/a.nar.xz', tempFileIn(dir), { size: 10_500 });
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(source, commit)).rejects.toThrow(/more than the expected 10500 bytes/);
@@ -190,15 +191,15 @@ describe('Download size limits, enforced while bytes arrive', () => {
   });
 
   it('cuts at exactly size + 1 byte', async () => {
-    const sut = new Download('nar/b.nar.xz', dir, { size: 5 });
+    const sut = new Download('nar/b.nar.xz', tempFileIn(dir), { size: 5 });
     await expect(sut.run(Readable.from([Buffer.from('abcde'), Buffer.from('f')]), async () => undefined)).rejects.toThrow(IntegrityError);
-    const exact = new Download('nar/c.nar.xz', dir, { size: 5 });
+    const exact = new Download('nar/c.nar.xz', tempFileIn(dir), { size: 5 });
     await expect(exact.run(Readable.from([Buffer.from('abcde')]), async () => undefined)).resolves.toBeUndefined();
   });
 
   it('cuts a body of unknown size at the cap with a SizeLimitError', async () => {
     const { source } = endless(Buffer.alloc(4096, 1));
-    const sut = new Download('nar/d.nar.xz', dir, { maxSize: 100_000 });
+    const sut = new Download('nar/d.nar.xz', tempFileIn(dir), { maxSize: 100_000 });
     const error = await sut.run(source, async () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SizeLimitError);
     expect(source.destroyed).toBe(true);
@@ -207,7 +208,7 @@ describe('Download size limits, enforced while bytes arrive', () => {
   });
 
   it('lets a body through up to the cap', async () => {
-    const sut = new Download('nar/e.nar', dir, { maxSize: 4 });
+    const sut = new Download('nar/e.nar', tempFileIn(dir), { maxSize: 4 });
     let size = 0;
     await sut.run(Readable.from([Buffer.from('abcd')]), async (path) => void (size = (await stat(path)).size));
     expect(size).toBe(4);
@@ -238,7 +239,7 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     const file = compressors[compression](nar);
 
     it('commits bytes that decompress to NarSize bytes of NarHash', async () => {
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
       let committed: Buffer | undefined;
       await sut.run(pieces(file), async (path) => void (committed = await readFile(path)));
       expect(committed?.equals(file)).toBe(true);
@@ -246,7 +247,7 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
 
     it('refuses a wrong NarHash: nothing committed, readers error, no temp file', async () => {
       const wrong = createHash('sha256').update('another NAR').digest();
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash: wrong, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash: wrong, narSize: nar.length } });
       const reader = tailDownload(sut);
       const commit = jest.fn(async () => undefined);
       await expect(sut.run(pieces(file), commit)).rejects.toThrow(/NarHash mismatch/);
@@ -256,12 +257,12 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     });
 
     it('refuses a NarSize larger than the decoded bytes', async () => {
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length + 1 } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length + 1 } });
       await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(/NarSize mismatch/);
     });
 
     it('stops as soon as the decoded bytes pass a smaller NarSize', async () => {
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: 1000 } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 1000 } });
       const commit = jest.fn(async () => undefined);
       await expect(sut.run(pieces(file), commit)).rejects.toThrow(/more than its NarSize of 1000/);
       expect(commit).not.toHaveBeenCalled();
@@ -270,12 +271,12 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     it('refuses bytes that are not valid compressed data', async () => {
       const tampered = Buffer.from(file);
       tampered[Math.floor(tampered.length / 2)] ^= 0x55;
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
       await expect(sut.run(pieces(tampered), async () => undefined)).rejects.toThrow(IntegrityError);
     });
 
     it('refuses a truncated file', async () => {
-      const sut = new Download(`nar/${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
       await expect(sut.run(pieces(file.subarray(0, file.length - 20)), async () => undefined)).rejects.toThrow(IntegrityError);
     });
   });
@@ -289,7 +290,7 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
       for (let i = 0; i < bomb.length; i += 1000) source.write(bomb.subarray(i, i + 1000));
       // bzip2 decodes whole blocks (up to ~900 kB of input): a bomb smaller than that is decoded at the end.
       if (compression === 'bzip2') source.end();
-      const sut = new Download(`nar/bomb.${compression}`, dir, { nar: { compression, narHash, narSize: 100 << 20 } });
+      const sut = new Download(`nar/bomb.${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 100 << 20 } });
       let worstLag = 0;
       let last = performance.now();
       const ticker = setInterval(() => {
@@ -313,13 +314,13 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
   it('refuses bytes after the end of the compressed data', async () => {
     for (const compression of ['br', 'gzip', 'xz', 'zstd', 'bzip2']) {
       const file = Buffer.concat([compressors[compression](nar), Buffer.from('trailing garbage')]);
-      const sut = new Download(`nar/trailing.${compression}`, dir, { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/trailing.${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
       await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(IntegrityError);
     }
   });
 
   it('refuses a compression it cannot decode', async () => {
-    const sut = new Download('nar/f.nar.lz4', dir, { nar: { compression: 'lz4', narHash, narSize: nar.length } });
+    const sut = new Download('nar/f.nar.lz4', tempFileIn(dir), { nar: { compression: 'lz4', narHash, narSize: nar.length } });
     await expect(sut.run(Readable.from([nar]), async () => undefined)).rejects.toThrow(/cannot check a NAR compressed with lz4/);
   });
 });

@@ -1,13 +1,10 @@
-import { Hash, createHash, randomUUID } from 'node:crypto';
+import { Hash, createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { close, mkdirSync, openSync, writev } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable, finished } from 'node:stream';
-import { promisify } from 'node:util';
 import { BatchQueue, coalesce } from './batch-queue';
 import { IntegrityError, SizeLimitError } from './integrity-error';
 import { NarExpectation, NarVerifier, createNarVerifier } from './nar-verifier';
+import { TempFile, TempWriter } from './temp-files';
 
 export { IntegrityError, SizeLimitError } from './integrity-error';
 
@@ -36,9 +33,6 @@ const MAX_BATCH_BYTES = 1024 * 1024;
  * waiting for the file nor reading it back.
  */
 const RECENT_BYTES = 2 * MAX_BATCH_BYTES;
-
-const writevAsync = promisify(writev);
-const closeAsync = promisify(close);
 
 /**
  * One upstream fetch of one file into a temp file, with any number of readers tailing it while it
@@ -76,12 +70,13 @@ export class Download extends EventEmitter {
 
   constructor(
     readonly key: string,
-    tempDir: string,
+    /** Where the bytes are spooled (see TempFiles). */
+    readonly file: TempFile,
     private readonly expectations: Expectations,
   ) {
     super();
     this.setMaxListeners(0);
-    this.path = join(tempDir, `ncps-dl-${randomUUID()}.tmp`);
+    this.path = file.path;
     this.expectedSize = expectations.size;
     this.ready = new Promise((resolve) => (this.markReady = resolve));
   }
@@ -117,21 +112,20 @@ export class Download extends EventEmitter {
     let verifier: NarVerifier | undefined;
     let file: BatchQueue | undefined;
     let decoder: BatchQueue | undefined;
-    let fd: number | undefined;
+    let writer: TempWriter | undefined;
     try {
       // Synchronous on purpose: no await may come between receiving `source` and listening to it, or
       // an error it emits meanwhile would have no listener. A decoding failure stops the transfer at
       // once, even while the source is silent.
       if (this.expectations.nar) verifier = createNarVerifier(this.expectations.nar, (e) => source.destroy(e));
-      mkdirSync(join(this.path, '..'), { recursive: true });
-      const handle = (fd = openSync(this.path, 'wx'));
+      const out = (writer = this.file.create());
       // A sink that took its queue lets the source go on; one that failed stops it.
       const taken = (error?: Error) => {
         if (error) source.destroy(error);
         else if (source.isPaused() && (file?.queued ?? 0) < MAX_BATCH_BYTES && (decoder?.queued ?? 0) < MAX_BATCH_BYTES) source.resume();
       };
       file = new BatchQueue(async (chunks, bytes) => {
-        await writevAsync(handle, coalesce(chunks, bytes), this.written);
+        await out.writeAt(coalesce(chunks, bytes), this.written);
         this.written += bytes;
         this.forgetWritten();
       }, taken);
@@ -152,8 +146,8 @@ export class Download extends EventEmitter {
       this.verified = true;
       this.state = 'verified';
       this.emit('progress');
-      fd = undefined;
-      await closeAsync(handle);
+      writer = undefined;
+      await out.close();
       await commit(this.path, this.written);
       this.state = 'done';
       this.emit('progress');
@@ -163,7 +157,7 @@ export class Download extends EventEmitter {
       source.destroy(); // already destroyed, unless the failure came after the source ended
       // Settled and closed before the removal below, so that no late write re-creates the temp file.
       await file?.settled().catch(() => undefined);
-      if (fd !== undefined) await closeAsync(fd).catch(() => undefined);
+      if (writer !== undefined) await writer.close().catch(() => undefined);
       this.fail(e instanceof Error ? e : new Error(String(e)));
       throw this.error as Error;
     } finally {
@@ -308,6 +302,6 @@ export class Download extends EventEmitter {
   }
 
   private async maybeRemove(): Promise<void> {
-    if (this.ended && this.readers === 0) await rm(this.path, { force: true });
+    if (this.ended && this.readers === 0) await this.file.remove();
   }
 }

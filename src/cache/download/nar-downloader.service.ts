@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { createReadStream } from 'node:fs';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { InstanceIdentity } from 'src/cluster';
@@ -13,9 +12,8 @@ import { CacheMetrics } from '../cache.metrics';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
+import { TempFiles } from './temp-files';
 
-/** Reads of the verified temp file while it is copied into storage. */
-const COMMIT_READ_BYTES = 1024 * 1024;
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
 const ANNOUNCEMENT_TTL_MS = 15_000;
 
@@ -40,6 +38,7 @@ export class NarDownloader {
     private readonly metrics: CacheMetrics,
     private readonly slots: DownloadSlots,
     private readonly identity: InstanceIdentity,
+    private readonly tempFiles: TempFiles,
     @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {}
 
@@ -67,7 +66,7 @@ export class NarDownloader {
   downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
-      () => new Download(narinfo.url, this.config.cache.tempPath, expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
+      () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
       (download) => this.run(download, narinfo, slot),
     );
     if (found.joined) slot?.release();
@@ -142,7 +141,7 @@ export class NarDownloader {
    */
   private async commit(narinfo: NewNarInfo, path: string, size: number): Promise<void> {
     const started = Date.now();
-    const { created } = await this.storage.put(narinfo.url, createReadStream(path, { highWaterMark: COMMIT_READ_BYTES }));
+    const { created } = await this.storage.putFile(narinfo.url, path);
     const now = Date.now();
     const row: Omit<NarFileEntity, 'id'> = {
       key: narinfo.url,

@@ -6,6 +6,7 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { tempFileIn } from './temp-files';
 import { Download } from './download';
 import { tailDownload } from './tail-reader';
 
@@ -64,7 +65,7 @@ describe('tailDownload piped into an HTTP response', () => {
   }
 
   it('sends every byte to clients that follow the download, fast or slow, and to a late one', async () => {
-    const sut = new Download('nar/p.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/p.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     serve = () => tailDownload(sut);
     const run = sut.run(trickle(data, 2), async () => undefined);
     const [fast, slow] = await Promise.all([fetchBody(url), fetchBody(url, 5)]);
@@ -74,7 +75,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('a ranged reader gets its range, from the file and from memory', async () => {
-    const sut = new Download('nar/q.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/q.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     const start = 100_000;
     const end = data.length - 10;
     serve = () => tailDownload(sut, start, end);
@@ -86,7 +87,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('breaks the response, never ends it, when the download fails before it was verified', async () => {
-    const sut = new Download('nar/r.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     serve = () => tailDownload(sut);
     const run = sut.run(trickle(data, 1, 1024 * 1024), async () => undefined);
     const client = fetchBody(url);
@@ -97,7 +98,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('releases the temp file when the client hangs up', async () => {
-    const sut = new Download('nar/s.nar', dir, { size: data.length, sha256: sha });
+    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha });
     serve = () => tailDownload(sut);
     const source = trickle(data, 20);
     const run = sut.run(source, async () => undefined);

@@ -1,4 +1,4 @@
-import { FileHandle, open } from 'node:fs/promises';
+import { FileHandle } from 'node:fs/promises';
 import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Download } from './download';
@@ -165,7 +165,7 @@ class TailStream extends Readable {
           return { pieces: held };
         }
         if (!this.handle) {
-          const handle = await open(download.path, 'r');
+          const handle = await download.file.openForReading();
           if (this.destroyed) {
             await handle.close();
             return null;

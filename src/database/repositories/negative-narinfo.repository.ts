@@ -3,6 +3,7 @@ import { DataSource, EntityManager, Repository } from 'typeorm';
 import { NegativeNarInfoEntity } from '../entities/negative-narinfo.entity';
 import { TableSpec, tableSpec, upsert } from '../sql/bulk-write';
 import { deleteByKeys } from '../sql/delete-by-keys';
+import { Run } from '../sql/prepared-query';
 import { SqlRunner } from '../sql/sql-runner';
 
 /**
@@ -14,11 +15,18 @@ export class NegativeNarInfoRepository {
   private readonly repo: Repository<NegativeNarInfoEntity>;
   private readonly sql: SqlRunner;
   private readonly spec: TableSpec;
+  private readonly expiryByHash: Run;
 
   constructor(@Inject(DataSource) source: DataSource | EntityManager) {
     this.repo = source.getRepository(NegativeNarInfoEntity);
     this.sql = new SqlRunner(source);
     this.spec = tableSpec(this.repo.metadata, 'hash');
+    const q = (c: string) => this.sql.quote(c);
+    // Asked on every narinfo miss: a prepared statement, like the hit's lookup.
+    this.expiryByHash = this.sql.prepare({
+      name: 'ncps_negative_expiry_by_hash',
+      sql: `SELECT ${q('expires_at')} FROM ${q(this.spec.table)} WHERE ${q('hash')} = ${this.sql.params(1)}`,
+    });
   }
 
   /** Records (or moves) the expiry of the miss of `hash`. */
@@ -28,7 +36,9 @@ export class NegativeNarInfoRepository {
 
   /** When the remembered miss of `hash` expires (or expired), or null when none is remembered. */
   async expiryOf(hash: string): Promise<number | null> {
-    return (await this.repo.findOneBy({ hash }))?.expiresAt ?? null;
+    const rows = await this.expiryByHash([hash]);
+    // BIGINT arrives as a string from pg and mysql2.
+    return rows.length === 0 ? null : Number(rows[0][0]);
   }
 
   /** Forgets the miss of `hash`; true when one was remembered. */

@@ -75,6 +75,38 @@ export class LocalStorage extends StoragePort {
     }
   }
 
+  /**
+   * Takes the file as it is when it is on this filesystem: synced, then hard-linked under its final
+   * name (as `put` does with its own temporary file), so no byte is copied. Across filesystems (a
+   * --cache-temp-path elsewhere, e.g. on a tmpfs) it is copied as a stream.
+   */
+  override async putFile(key: string, path: string): Promise<PutResult> {
+    assertSafeKey(key);
+    const target = join(this.root, pathOf(key));
+    const existing = await statOrNull(target);
+    if (existing) return { size: existing.size, created: false };
+    const file = await open(path, 'r');
+    let size: number;
+    try {
+      await file.sync();
+      size = (await file.stat()).size;
+    } finally {
+      await file.close();
+    }
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    try {
+      await link(path, target);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EEXIST') return { size: (await stat(target)).size, created: false };
+      if (code === 'EXDEV' || code === 'EPERM') return super.putFile(key, path);
+      throw error;
+    }
+    await syncDirectory(dir);
+    return { size, created: true };
+  }
+
   async head(key: string): Promise<StoredObject | null> {
     assertSafeKey(key);
     const stats = await statOrNull(join(this.root, pathOf(key)));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStorage } from 'src/storage/providers/local.storage';
 import { describeStorageConformance } from './storage.conformance';
-import { generated } from './storage.data';
+import { collect, generated } from './storage.data';
 
 const made: string[] = [];
 async function tempDir(): Promise<string> {
@@ -71,6 +71,28 @@ describe('LocalStorage on disk', () => {
     expect(shards).toHaveLength(1);
     expect(shards[0]).toMatch(/^[0-9a-f]{2}$/);
     expect(await readdir(join(root, 'nar', shards[0]))).toEqual(['1abc.nar.xz']);
+  });
+
+  it('putFile hard-links a file on its filesystem (no copy) and copies one from another filesystem', async () => {
+    const root = await tempDir();
+    const sut = await LocalStorage.open(root);
+    const sameFs = join(await tempDir(), 'download.tmp');
+    await writeFile(sameFs, 'linked bytes');
+
+    expect(await sut.putFile('nar/1same.nar', sameFs)).toEqual({ size: 12, created: true });
+    const [file, stored] = [await stat(sameFs), await stat(join(root, 'nar', (await readdir(join(root, 'nar')))[0], '1same.nar'))];
+    expect(stored.ino).toBe(file.ino);
+    expect(file.nlink).toBe(2);
+
+    // /dev/shm is a tmpfs on Linux: link() across filesystems fails with EXDEV, and the bytes are copied.
+    const otherFs = await mkdtemp(join('/dev/shm', 'ncps-put-file-'));
+    made.push(otherFs);
+    expect((await stat(otherFs)).dev).not.toBe((await stat(root)).dev);
+    await writeFile(join(otherFs, 'download.tmp'), 'copied bytes!');
+    expect(await sut.putFile('nar/1other.nar', join(otherFs, 'download.tmp'))).toEqual({ size: 13, created: true });
+    expect(await collect((await sut.read('nar/1other.nar'))!)).toEqual(Buffer.from('copied bytes!'));
+    expect((await stat(join(otherFs, 'download.tmp'))).nlink).toBe(1);
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
   });
 
   it('ignores files that are not where it would have put a key', async () => {

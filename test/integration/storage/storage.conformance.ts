@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StoragePort, StoredObject } from 'src/storage/storage.port';
 import { MiB, collect, digest, expectedBytes, expectedDigest, generated } from './storage.data';
 
@@ -173,6 +178,28 @@ export function describeStorageConformance(name: string, setup: () => Promise<St
       expect(await sut.read(key)).toBeNull();
       expect(await sut.read(key, { start: 0, end: 10 })).toBeNull();
       expect(await sut.delete(key)).toBe(false);
+    });
+
+    it('stores a finished file with putFile, leaving the file in place, and keeps an existing object', async () => {
+      const key = `${ns}/nar/from-file.nar`;
+      const dir = await mkdtemp(join(tmpdir(), 'ncps-put-file-'));
+      try {
+        const file = join(dir, 'download.tmp');
+        await pipeline(generated('from-file', 3 * MiB), createWriteStream(file));
+
+        expect(await sut.putFile(key, file)).toEqual({ size: 3 * MiB, created: true });
+        expect(await sut.head(key)).toEqual({ key, size: 3 * MiB });
+        expect(await digest((await sut.read(key))!)).toEqual(await expectedDigest('from-file', 3 * MiB));
+        expect((await stat(file)).size).toBe(3 * MiB);
+
+        const second = join(dir, 'second.tmp');
+        await writeFile(second, 'other bytes');
+        expect(await sut.putFile(key, second)).toEqual({ size: 3 * MiB, created: false });
+        expect(await digest((await sut.read(key))!)).toEqual(await expectedDigest('from-file', 3 * MiB));
+        expect(await fixture.leftovers()).toEqual([]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('keeps an existing object, drains the new source and reports created:false', async () => {
