@@ -136,7 +136,7 @@ const GROUPS = [
         kind: 'string',
         placeholder: 'DIR',
         defaultText: 'the OS temporary directory',
-        help: 'Directory for downloads in progress before they are verified and stored.',
+        help: 'Directory for downloads in progress before they are verified and stored. On the filesystem of a local --cache-data-dir, a verified NAR is linked into storage instead of copied.',
       },
       {
         flag: 'cache-secret-key-path',
