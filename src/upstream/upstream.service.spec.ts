@@ -1,35 +1,51 @@
 import { Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { Registry } from 'prom-client';
 import { BadRequestError } from 'src/common/errors';
 import { NcpsConfig, UpstreamConfig } from 'src/config/config';
+import { NCPS_CONFIG } from 'src/config/config.module';
+import { testConfig } from 'test/support/config';
 import { formatPublicKey, generateKeyPair } from 'src/nix';
 import { UpstreamHealthIndicator } from './upstream.health';
+import { UPSTREAM_PROVIDERS } from './upstream.providers';
 import { UpstreamService } from './upstream.service';
 
 // No request leaves these tests: the periodic check is replaced and nothing is looked up.
-const upstreamConfig = (overrides: Partial<UpstreamConfig> = {}): NcpsConfig =>
-  ({
-    upstream: {
-      urls: ['https://a.example/?priority=5', 'https://b.example/cache'],
-      publicKeys: [formatPublicKey(generateKeyPair('a.example-1').publicKey)],
-      allowUnsigned: ['https://b.example/cache'],
-      allowedOrigins: [],
-      dialerTimeoutMs: 300,
-      responseHeaderTimeoutMs: 300,
-      netrcFile: '/nonexistent/netrc',
-      noProxy: [],
-      ...overrides,
-    },
-  }) as unknown as NcpsConfig;
+const configured = testConfig({
+  'cache-upstream-url': ['https://a.example/?priority=5', 'https://b.example/cache'],
+  'cache-upstream-public-key': [formatPublicKey(generateKeyPair('a.example-1').publicKey)],
+  'cache-upstream-allow-unsigned': ['https://b.example/cache'],
+  'cache-upstream-dialer-timeout': '300ms',
+  'cache-upstream-response-header-timeout': '300ms',
+  'netrc-file': '/nonexistent/netrc',
+});
+/** The configuration above, with upstream settings the configuration's own checks would refuse before the service sees them. */
+const upstreamConfig = (overrides: Partial<UpstreamConfig> = {}): NcpsConfig => ({
+  ...configured,
+  upstream: { ...configured.upstream, ...overrides },
+});
+
+/** The service as the upstream module provides it: its HTTP client, metrics and credentials built from `config`. */
+async function serviceFor(config: NcpsConfig): Promise<UpstreamService> {
+  const moduleRef = await Test.createTestingModule({
+    providers: [
+      { provide: NCPS_CONFIG, useValue: config },
+      { provide: Registry, useValue: new Registry() },
+      ...UPSTREAM_PROVIDERS,
+      UpstreamService,
+    ],
+  }).compile();
+  return moduleRef.get(UpstreamService);
+}
 
 describe('UpstreamService', () => {
   let sut: UpstreamService;
   let warn: jest.SpyInstance;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    sut = new UpstreamService(upstreamConfig(), new Registry());
+    sut = await serviceFor(upstreamConfig());
   });
 
   afterEach(() => {
@@ -75,20 +91,18 @@ describe('UpstreamService', () => {
     await expect(sut.findNarInfo('../../etc/passwd')).rejects.toBeInstanceOf(BadRequestError);
   });
 
-  it('refuses at construction an upstream without a key that is not allowed unsigned', () => {
-    expect(() => new UpstreamService(upstreamConfig({ allowUnsigned: [] }), new Registry())).toThrow(
-      'upstream https://b.example/cache has no public key',
-    );
+  it('refuses at construction an upstream without a key that is not allowed unsigned', async () => {
+    await expect(serviceFor(upstreamConfig({ allowUnsigned: [] }))).rejects.toThrow('upstream https://b.example/cache has no public key');
   });
 
-  it('fails at construction on a malformed public key', () => {
-    expect(() => new UpstreamService(upstreamConfig({ publicKeys: ['nocolon'] }), new Registry())).toThrow();
+  it('fails at construction on a malformed public key', async () => {
+    await expect(serviceFor(upstreamConfig({ publicKeys: ['nocolon'] }))).rejects.toThrow();
   });
 });
 
 describe('UpstreamHealthIndicator', () => {
   it('stays up and reports healthy, total and unverified upstreams', async () => {
-    const service = new UpstreamService(upstreamConfig(), new Registry());
+    const service = await serviceFor(upstreamConfig());
     const sut = new UpstreamHealthIndicator(service, new HealthIndicatorService());
     await expect(sut.check()).resolves.toEqual({
       upstreams: {

@@ -1,12 +1,8 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Readable } from 'node:stream';
-import { Registry } from 'prom-client';
 import { BadRequestError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { Tracing } from 'src/telemetry';
 import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, storePathHash, verifyNarInfo } from 'src/nix';
 import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
 import { UpstreamUnavailableError } from './upstream.errors';
@@ -14,19 +10,14 @@ import { UpstreamDocument, UpstreamHttpClient } from './upstream.http';
 import { upstreamTrust } from './upstream.keys';
 import { UpstreamMetrics } from './upstream.metrics';
 import { NarInfoLookup, Upstream, UpstreamArtifact, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
-import { loadNetrc, Netrc, netrcCredentials } from './upstream.netrc';
-import { credentialsFor, mayFetch, parseAllowedOrigin } from './upstream.origins';
+import { mayFetch, parseAllowedOrigin } from './upstream.origins';
+import { UpstreamCredentials } from './upstream.providers';
 import { firstByPriority } from './upstream.race';
 import { ProxySettings, proxySettings } from './upstream.proxy';
-import { DEFAULT_MAX_CONNECTIONS, parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+import { parseUpstreamUrl, resolveNarUrl } from './upstream.url';
 
 /** As in ncps. */
 const HEALTH_CHECK_INTERVAL_MS = 60_000;
-/**
- * A NAR download that receives nothing for this long fails. Shorter than Nix's own
- * stalled-download-timeout (300 s), so that our download fails before our clients give up on us.
- */
-const NAR_BODY_IDLE_TIMEOUT_MS = 60_000;
 /** Statuses that mean "not here" (403: S3 answers it for a missing key), as for the Nix client. */
 const ABSENT_STATUSES = new Set([403, 404, 410]);
 
@@ -47,42 +38,24 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
   private readonly upstreams: Upstream[];
   private readonly keyWarnings: string[];
   private readonly allowedOrigins: ReadonlySet<string>;
-  private readonly http: UpstreamHttpClient;
-  private readonly metrics: UpstreamMetrics;
-  private readonly netrcFile: string;
   private readonly proxies: ProxySettings;
-  private netrc: Netrc | null = null;
   private firstCheck: Promise<void> = Promise.resolve();
   private runningCheck?: Promise<void>;
   private checkTimer?: NodeJS.Timeout;
 
-  constructor(@Inject(NCPS_CONFIG) config: NcpsConfig, registry: Registry, @Optional() tracing?: Tracing) {
+  constructor(
+    @Inject(NCPS_CONFIG) config: NcpsConfig,
+    private readonly http: UpstreamHttpClient,
+    private readonly metrics: UpstreamMetrics,
+    private readonly credentials: UpstreamCredentials,
+  ) {
     const targets = config.upstream.urls.map(parseUpstreamUrl);
     // Also checked when the configuration is built; repeated here so that no other path skips it.
     const { keys, warnings } = upstreamTrust(targets, config.upstream.publicKeys.map(parsePublicKey), config.upstream.allowUnsigned);
     this.upstreams = targets.map((target, index) => new Upstream(target, keys[index]));
     this.keyWarnings = warnings;
     this.allowedOrigins = new Set(config.upstream.allowedOrigins.map(parseAllowedOrigin));
-    this.netrcFile = config.upstream.netrcFile;
     this.proxies = proxySettings(config.upstream);
-    this.metrics = new UpstreamMetrics(
-      registry,
-      this.upstreams.map((upstream) => upstream.host),
-    );
-    this.http = new UpstreamHttpClient({
-      dialTimeoutMs: config.upstream.dialerTimeoutMs,
-      headerTimeoutMs: config.upstream.responseHeaderTimeoutMs,
-      bodyIdleTimeoutMs: NAR_BODY_IDLE_TIMEOUT_MS,
-      authorization: (url) => credentialsFor(url, targets, this.netrc),
-      allowedOrigins: this.allowedOrigins,
-      metrics: this.metrics,
-      proxies: this.proxies,
-      ca: config.upstream.caFile === undefined ? undefined : [readCaFile(config.upstream.caFile)],
-      // Several upstreams on one origin (different paths) share its pools: the smallest cap applies.
-      tracing: tracing?.enabled ? tracing : undefined,
-      maxConnections: (origin) =>
-        Math.min(...targets.filter((target) => target.origin === origin).map((target) => target.maxConnections), DEFAULT_MAX_CONNECTIONS),
-    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -94,7 +67,7 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
         { http_proxy: http?.label, https_proxy: https?.label },
         'upstream requests go through a proxy (except NO_PROXY hosts)',
       );
-    this.netrc = await this.readNetrc();
+    await this.credentials.load();
     this.firstCheck = this.checkUpstreams();
     this.checkTimer = setInterval(() => void this.checkUpstreams(), HEALTH_CHECK_INTERVAL_MS).unref();
   }
@@ -328,35 +301,4 @@ export class UpstreamService implements OnModuleInit, OnModuleDestroy, OnApplica
     }
     return { upstream: upstream.snapshot(), info, narUrl };
   }
-
-  /** A missing netrc is normal; an unreadable one is reported (by path only) and ignored. */
-  private async readNetrc(): Promise<Netrc | null> {
-    try {
-      const netrc = await loadNetrc(this.netrcFile);
-      if (netrc) {
-        const hosts = this.upstreams.filter((upstream) => netrcCredentials(netrc, upstream.target.hostname));
-        this.logger.log({ file: this.netrcFile, upstreams: hosts.map((upstream) => upstream.url) }, 'netrc loaded');
-      }
-      return netrc;
-    } catch (error) {
-      this.logger.warn({ file: this.netrcFile, reason: (error as NodeJS.ErrnoException).code }, 'netrc unreadable: ignored');
-      return null;
-    }
-  }
-}
-
-/** `--cache-upstream-ca-file`, read once at start: a file that is unreadable or holds no certificate stops the start. */
-function readCaFile(path: string): Buffer {
-  let pem: Buffer;
-  try {
-    pem = readFileSync(path);
-  } catch (error) {
-    throw new Error(`--cache-upstream-ca-file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  try {
-    new X509Certificate(pem);
-  } catch {
-    throw new Error(`--cache-upstream-ca-file ${path}: not a PEM certificate`);
-  }
-  return pem;
 }
