@@ -1,9 +1,81 @@
 import { Logger } from '@nestjs/common';
-import { NcpsConfig } from 'src/config/config';
+import { Test } from '@nestjs/testing';
+import { NCPS_CONFIG } from 'src/config/config.module';
 import { ConfigRepository } from 'src/database';
-import { NarInfo, parseNarInfo, parsePublicKey, verifyNarInfo } from 'src/nix';
+import { NarInfo, formatSecretKey, generateKeyPair, parseNarInfo, parsePublicKey, verifyNarInfo } from 'src/nix';
+import { testConfig } from 'test/support/config';
 import { narInfoFixture } from 'test/fixtures/nix/fixtures';
+import { SecretKeyFile } from './secret-key.file';
 import { SigningKeyService } from './signing-key.service';
+
+interface Fakes {
+  store: { getOrInsert: jest.MockedFunction<ConfigRepository['getOrInsert']> };
+  keyFile: { read: jest.MockedFunction<SecretKeyFile['read']> };
+}
+
+function fakes(): Fakes {
+  return {
+    // An empty database: the candidate offered is the one kept.
+    store: { getOrInsert: jest.fn(async (_key: string, value: string) => value) },
+    keyFile: { read: jest.fn().mockRejectedValue(new Error('no file expected')) },
+  };
+}
+
+async function serviceWith(f: Fakes, flags: Record<string, unknown> = {}): Promise<SigningKeyService> {
+  const moduleRef = await Test.createTestingModule({
+    providers: [
+      SigningKeyService,
+      { provide: NCPS_CONFIG, useValue: testConfig({ 'cache-hostname': 'unit', ...flags }) },
+      { provide: ConfigRepository, useValue: f.store },
+      { provide: SecretKeyFile, useValue: f.keyFile },
+    ],
+  }).compile();
+  const service = moduleRef.get(SigningKeyService);
+  await service.onModuleInit();
+  return service;
+}
+
+describe('SigningKeyService key', () => {
+  let log: jest.SpyInstance;
+  beforeEach(() => {
+    log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('generates <hostname>-1 on an empty database, stores it, and says so', async () => {
+    const f = fakes();
+    const sut = await serviceWith(f);
+    expect(sut.keyName).toBe('unit-1');
+    expect(f.store.getOrInsert).toHaveBeenCalledWith('secret_key', expect.stringMatching(/^unit-1:/));
+    expect(log).toHaveBeenCalledWith('generated a new signing key and stored it in the database');
+    expect(f.keyFile.read).not.toHaveBeenCalled();
+  });
+
+  it('signs with the key already in the database (another instance made it), generating none', async () => {
+    const f = fakes();
+    const kept = generateKeyPair('elsewhere-1');
+    f.store.getOrInsert.mockResolvedValue(formatSecretKey(kept.secretKey));
+    const sut = await serviceWith(f);
+    expect(sut.keyName).toBe('elsewhere-1');
+    expect(parsePublicKey(sut.publicKey).key).toEqual(kept.publicKey.key);
+    expect(log).not.toHaveBeenCalledWith('generated a new signing key and stored it in the database');
+  });
+
+  it('prefers --cache-secret-key-path over the database, and refuses a file that is not a secret key', async () => {
+    const f = fakes();
+    const fromFile = generateKeyPair('file-key-1');
+    f.keyFile.read.mockResolvedValueOnce(`${formatSecretKey(fromFile.secretKey)}\n`);
+    const sut = await serviceWith(f, { 'cache-secret-key-path': '/etc/ncps/key' });
+    expect(f.keyFile.read).toHaveBeenCalledWith('/etc/ncps/key');
+    expect(sut.keyName).toBe('file-key-1');
+    expect(f.store.getOrInsert).not.toHaveBeenCalled();
+
+    f.keyFile.read.mockResolvedValueOnce('not a key');
+    await expect(serviceWith(f, { 'cache-secret-key-path': '/etc/ncps/key' })).rejects.toThrow(
+      '--cache-secret-key-path: /etc/ncps/key is not a Nix secret key (name:base64)',
+    );
+  });
+});
 
 describe('SigningKeyService.sign', () => {
   let sut: SigningKeyService;
@@ -11,10 +83,7 @@ describe('SigningKeyService.sign', () => {
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
-    const config = { cache: { secretKeyPath: undefined, hostname: 'unit' } } as unknown as NcpsConfig;
-    const store = { getOrInsert: async (_key: string, value: string) => value } as unknown as ConfigRepository;
-    sut = new SigningKeyService(config, store);
-    await sut.onModuleInit();
+    sut = await serviceWith(fakes());
     info = parseNarInfo(narInfoFixture('xz', 'hello.txt'));
   });
 

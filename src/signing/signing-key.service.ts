@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { ConfigRepository } from 'src/database';
+import { SecretKeyFile } from './secret-key.file';
 import {
   NarInfo,
   SecretKey,
@@ -40,6 +40,7 @@ export class SigningKeyService implements OnModuleInit {
   constructor(
     @Inject(NCPS_CONFIG) private readonly config: NcpsConfig,
     private readonly configRepository: ConfigRepository,
+    private readonly keyFile: SecretKeyFile,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -79,12 +80,7 @@ export class SigningKeyService implements OnModuleInit {
   private async loadKey(): Promise<SecretKey> {
     const path = this.config.cache.secretKeyPath;
     if (path) {
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (e) {
-        throw new Error(`--cache-secret-key-path: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
+      const text = await this.keyFile.read(path);
       try {
         return parseSecretKey(text.trim());
       } catch {
