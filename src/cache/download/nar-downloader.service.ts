@@ -85,8 +85,12 @@ export class NarDownloader {
           this.locks.withLock(downloadNarKey(hash), ttl, async () => {
             // Re-check under the lock: another instance may have stored it while we waited.
             if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
-            // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a miss.
-            if (await this.narFiles.findByKey(narinfo.url)) this.metrics.storedObjectMissing();
+            // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a
+            // miss, and counted beside the fetch rather than before it (a client waits for the first byte).
+            void this.narFiles.findByKey(narinfo.url).then(
+              (row) => row && this.metrics.storedObjectMissing(),
+              () => undefined,
+            );
             if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
             const { upstreamUrl, upstreamNarUrl } = narinfo;
             const started = Date.now();
