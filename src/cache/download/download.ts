@@ -42,7 +42,6 @@ const RECENT_BYTES = 2 * MAX_BATCH_BYTES;
  * until the download ended and its last reader left.
  */
 export class Download extends EventEmitter {
-  readonly path: string;
   state: DownloadState = 'running';
   /** Bytes taken from the source (within the size limits): what readers may have, the last one once `verified`. */
   received = 0;
@@ -76,9 +75,13 @@ export class Download extends EventEmitter {
   ) {
     super();
     this.setMaxListeners(0);
-    this.path = file.path;
     this.expectedSize = expectations.size;
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  /** The temp file's path (what `commit` is handed, and readers open). */
+  get path(): string {
+    return this.file.path;
   }
 
   /** Bytes are being fetched, or verified and being committed: the object was not in storage when it began. */

@@ -35,11 +35,11 @@ export interface TempFile {
  */
 @Injectable()
 export class TempFiles {
+  private readonly dir: string;
+
   constructor(@Inject(NCPS_CONFIG) config: Pick<NcpsConfig, 'cache'>) {
     this.dir = config.cache.tempPath;
   }
-
-  private readonly dir: string;
 
   /** A new temp file's name in the directory (nothing is created yet). */
   next(): TempFile {
