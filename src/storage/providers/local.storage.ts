@@ -58,18 +58,7 @@ export class LocalStorage extends StoragePort {
     const temporary = join(this.tempDir, `${randomUUID()}.part`);
     try {
       await pipeline(source, createWriteStream(temporary, { flags: 'wx', flush: true }));
-      const { size } = await stat(temporary);
-      const dir = dirname(target);
-      await mkdir(dir, { recursive: true });
-      try {
-        await link(temporary, target);
-      } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw error;
-        return { size: (await stat(target)).size, created: false };
-      }
-      // The new directory entry survives a power loss only once its directory is synced.
-      await syncDirectory(dir);
-      return { size, created: true };
+      return await this.linkAs(temporary, target, (await stat(temporary)).size);
     } finally {
       await rm(temporary, { force: true });
     }
@@ -93,16 +82,29 @@ export class LocalStorage extends StoragePort {
     } finally {
       await file.close();
     }
-    const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
     try {
-      await link(path, target);
+      return await this.linkAs(path, target, size);
     } catch (error) {
       const code = errorCode(error);
-      if (code === 'EEXIST') return { size: (await stat(target)).size, created: false };
       if (code === 'EXDEV' || code === 'EPERM') return super.putFile(key, path);
       throw error;
     }
+  }
+
+  /**
+   * Gives the synced file at `file` its final name `target`. link() (unlike rename) fails when the
+   * name exists: then the existing object is kept, and `created` is false.
+   */
+  private async linkAs(file: string, target: string, size: number): Promise<PutResult> {
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    try {
+      await link(file, target);
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+      return { size: (await stat(target)).size, created: false };
+    }
+    // The new directory entry survives a power loss only once its directory is synced.
     await syncDirectory(dir);
     return { size, created: true };
   }
