@@ -1,23 +1,28 @@
 import { Test } from '@nestjs/testing';
 import { Logger } from '@nestjs/common';
+import { Clock } from 'src/common/clock';
 import { ArtifactRepository, NarFileRepository, NarInfoRepository } from 'src/database';
+import { FakeClock } from 'test/support/fake-clock';
 import { AccessTracker } from './access-tracker';
 
 type Touch = jest.Mock<Promise<void>, [Map<string, number>]>;
 
 describe('AccessTracker', () => {
   let touched: { narInfos: Touch; narFiles: Touch; artifacts: Touch };
+  let clock: FakeClock;
   let sut: AccessTracker;
 
   beforeEach(async () => {
     touched = { narInfos: jest.fn(), narFiles: jest.fn(), artifacts: jest.fn() };
     for (const touch of Object.values(touched)) touch.mockResolvedValue(undefined);
+    clock = new FakeClock(1_000_000);
     const moduleRef = await Test.createTestingModule({
       providers: [
         AccessTracker,
         { provide: NarInfoRepository, useValue: { touch: touched.narInfos } satisfies Pick<NarInfoRepository, 'touch'> },
         { provide: NarFileRepository, useValue: { touch: touched.narFiles } satisfies Pick<NarFileRepository, 'touch'> },
         { provide: ArtifactRepository, useValue: { touch: touched.artifacts } satisfies Pick<ArtifactRepository, 'touch'> },
+        { provide: Clock, useValue: clock },
       ],
     }).compile();
     sut = moduleRef.get(AccessTracker);
@@ -37,6 +42,35 @@ describe('AccessTracker', () => {
     expect(touched.narInfos.mock.calls).toEqual([[new Map([['a', 12_000]])]]);
     expect(touched.narFiles.mock.calls).toEqual([[new Map([['nar/x.nar', 7_000]])]]);
     expect(touched.artifacts.mock.calls).toEqual([[new Map([['log/y.drv', 3_000]])]]);
+  });
+
+  it('takes the time of a serving from its clock', async () => {
+    sut.narInfoServed('a');
+    clock.set(2_500_000);
+    sut.narFileServed('nar/x.nar');
+
+    await sut.flush();
+
+    expect(touched.narInfos).toHaveBeenCalledWith(new Map([['a', 1_000_000]]));
+    expect(touched.narFiles).toHaveBeenCalledWith(new Map([['nar/x.nar', 2_500_000]]));
+  });
+
+  it('writes what gathered every 5 seconds once started, and stops at shutdown after a last write', async () => {
+    sut.onModuleInit();
+    sut.narInfoServed('a');
+    await clock.advance(4_999);
+    expect(touched.narInfos).not.toHaveBeenCalled();
+    await clock.advance(1);
+    expect(touched.narInfos).toHaveBeenCalledWith(new Map([['a', 1_000_000]]));
+
+    sut.narInfoServed('b');
+    await clock.advance(5_000);
+    expect(touched.narInfos).toHaveBeenLastCalledWith(new Map([['b', 1_005_000]]));
+
+    sut.narInfoServed('c');
+    await sut.beforeApplicationShutdown();
+    expect(touched.narInfos).toHaveBeenLastCalledWith(new Map([['c', 1_010_000]]));
+    expect(clock.timers).toBe(0);
   });
 
   it('keeps the times a failed write could not record, merged with those served meanwhile, and still writes the other tables', async () => {

@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Clock, Timer } from 'src/common/clock';
 import { ArtifactRepository, NarFileRepository, NarInfoRepository } from 'src/database';
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -18,34 +19,39 @@ export class AccessTracker implements OnModuleInit, BeforeApplicationShutdown {
   private readonly narInfos: Batch;
   private readonly narFiles: Batch;
   private readonly artifacts: Batch;
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
 
-  constructor(narInfoRepository: NarInfoRepository, narFileRepository: NarFileRepository, artifactRepository: ArtifactRepository) {
+  constructor(
+    narInfoRepository: NarInfoRepository,
+    narFileRepository: NarFileRepository,
+    artifactRepository: ArtifactRepository,
+    private readonly clock: Clock,
+  ) {
     this.narInfos = new Batch((times) => narInfoRepository.touch(times));
     this.narFiles = new Batch((times) => narFileRepository.touch(times));
     this.artifacts = new Batch((times) => artifactRepository.touch(times));
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
+    this.timer = this.clock.setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.cancel();
     await this.flush();
   }
 
-  narInfoServed(hash: string, now = Date.now()): void {
+  narInfoServed(hash: string, now = this.clock.now()): void {
     this.narInfos.served(hash, now);
   }
 
-  narFileServed(key: string, now = Date.now()): void {
+  narFileServed(key: string, now = this.clock.now()): void {
     this.narFiles.served(key, now);
   }
 
   /** An artifact (listing, log, ...) served, by its path. */
-  artifactServed(path: string, now = Date.now()): void {
+  artifactServed(path: string, now = this.clock.now()): void {
     this.artifacts.served(path, now);
   }
 

@@ -5,6 +5,7 @@ import { StorageModule } from 'src/storage';
 import { LockingModule } from 'src/locking';
 import { UpstreamModule } from 'src/upstream';
 import { ClusterModule } from 'src/cluster';
+import { Clock, SystemClock } from 'src/common/clock';
 import { AccessTracker } from './access-tracker';
 import { CacheMetrics } from './cache.metrics';
 import { CacheLimitMetrics } from './limit.metrics';
@@ -12,6 +13,7 @@ import { StoredDataMetrics } from './stored.metrics';
 import { DownloadMetrics } from './download/download.metrics';
 import { DownloadRegistry } from './download/download-registry';
 import { TempFiles } from './download/temp-files';
+import { Hashing, NodeHashing } from './download/hashing';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { TempSweeper } from './download/temp-sweeper';
@@ -41,6 +43,8 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
     NarInfoRoutes,
     DownloadRegistry,
     TempFiles,
+    { provide: Hashing, useClass: NodeHashing },
+    { provide: Clock, useClass: SystemClock },
     NarDownloader,
     NarInfoFetcher,
     NegativeNarInfos,

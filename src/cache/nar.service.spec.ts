@@ -1,15 +1,18 @@
 import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
+import { Clock } from 'src/common/clock';
 import { NotFoundError } from 'src/common/errors';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NarFileRepository, NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { StoragePort } from 'src/storage';
+import { FakeClock } from 'test/support/fake-clock';
 import { fakePath } from 'test/support/fake-path';
 import { AccessTracker } from './access-tracker';
 import { CacheMetrics } from './cache.metrics';
 import { DownloadRegistry } from './download/download-registry';
+import { Hashing, NodeHashing } from './download/hashing';
 import { NarDownloader } from './download/nar-downloader.service';
 import { PeerStreamService } from './download/peer-stream.service';
 import { TempFiles } from './download/temp-files';
@@ -63,6 +66,8 @@ async function serviceWith(f: Fakes, registry: Registry, flags: Record<string, u
       { provide: LockPort, useValue: f.locks },
       { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
       TempFiles,
+      { provide: Hashing, useClass: NodeHashing },
+      { provide: Clock, useValue: new FakeClock() },
     ],
   }).compile();
   return moduleRef.get(NarService);

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { Clock } from 'src/common/clock';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NarFileRepository, NarInfoRepository } from 'src/database';
 import { nix32Encode, parseHash } from 'src/nix';
@@ -13,6 +14,7 @@ import { CacheMetrics } from './cache.metrics';
 import { AccessTracker } from './access-tracker';
 import { Download, IntegrityError } from './download/download';
 import { TempFiles } from './download/temp-files';
+import { Hashing } from './download/hashing';
 import { DownloadRegistry } from './download/download-registry';
 import { NarDownloader } from './download/nar-downloader.service';
 import { tailDownload } from './download/tail-reader';
@@ -49,6 +51,8 @@ export class NarService {
     private readonly locks: LockPort,
     private readonly metrics: CacheMetrics,
     private readonly tempFiles: TempFiles,
+    private readonly hashing: Hashing,
+    private readonly clock: Clock,
   ) {}
 
   /** Size of a NAR (stored, or known from its narinfo), without opening or fetching it. */
@@ -151,14 +155,14 @@ export class NarService {
     const digest = parseHash(`sha256:${nar.hash}`).digest;
     const maxBytes = this.config.cache.maxNarSizeBytes;
     if (declaredLength !== undefined && declaredLength > maxBytes) throw new PayloadTooLargeError(`NAR larger than ${maxBytes} bytes`);
-    const upload = new Download(nar.key, this.tempFiles.next(), { sha256: digest });
+    const upload = new Download(nar.key, this.tempFiles.next(), { sha256: digest }, this.hashing);
     try {
-      await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }), (path, size) =>
+      await upload.run(guardUpload(body, { maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }, this.clock), (path, size) =>
         // Object and row under the NAR's download lock, as a download commits: `ncps fsck --repair` takes
         // it before deleting, so it never takes a just-stored object whose row is on its way for an orphan.
         this.locks.withLock(downloadNarKey(nar.hash), this.config.lock.downloadTtlMs, async () => {
           await this.storage.putFile(nar.key, path);
-          const now = Date.now();
+          const now = this.clock.now();
           await this.narFiles.insertIfAbsent({
             key: nar.key,
             compression: nar.compression,

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
+import { Clock } from 'src/common/clock';
 import { LockUnavailableError } from 'src/common/errors';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NarInfoEntity, NarInfoRepository, NegativeNarInfoRepository, NewNarInfo } from 'src/database';
@@ -10,6 +11,7 @@ import { SigningKeyService } from 'src/signing';
 import { StoragePort, StoredObject } from 'src/storage';
 import { NarInfoLookup, UpstreamNarInfo, UpstreamService } from 'src/upstream';
 import { testConfig } from 'test/support/config';
+import { FakeClock } from 'test/support/fake-clock';
 import { CacheMetrics } from './cache.metrics';
 import { DownloadSlot, DownloadSlots } from './download/download-slots';
 import { NarDownloader } from './download/nar-downloader.service';
@@ -131,6 +133,7 @@ const settle = () => new Promise((r) => setImmediate(r));
 describe('NarInfoFetcher', () => {
   let f: Fakes;
   let registry: Registry;
+  let clock: FakeClock;
   let warn: jest.SpyInstance;
   let sut: NarInfoFetcher;
 
@@ -157,6 +160,7 @@ describe('NarInfoFetcher', () => {
         { provide: NarDownloader, useValue: f.downloader },
         { provide: DownloadSlots, useValue: f.slots },
         { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
+        { provide: Clock, useValue: clock },
       ],
     }).compile();
     return moduleRef.get(NarInfoFetcher);
@@ -167,6 +171,7 @@ describe('NarInfoFetcher', () => {
     jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     f = fakes();
+    clock = new FakeClock(1_000_000);
     sut = await build();
   });
 
@@ -190,6 +195,10 @@ describe('NarInfoFetcher', () => {
       expect(row!.url).toMatch(/^nar\/[0-9a-z]{52}\.nar\.xz$/);
       expect(f.upstream.lookupNarInfo).toHaveBeenCalledWith(HASH);
       expect(f.locks.taken).toEqual([[`download:narinfo:${HASH}`, 7_000]]);
+    });
+
+    it("is dated by the clock's time", async () => {
+      expect(await sut.fetch(HASH)).toMatchObject({ createdAt: 1_000_000, lastAccessedAt: 1_000_000 });
     });
 
     it('from an upstream allowed unsigned, is stored as unverified (never signed by us)', async () => {
@@ -244,7 +253,7 @@ describe('NarInfoFetcher', () => {
   describe('a narinfo no upstream has', () => {
     it('is remembered when every upstream said so, and answered from memory next time: no upstream, no database', async () => {
       f.upstream.lookupNarInfo.mockResolvedValue({ outcome: 'absent' });
-      const before = Date.now();
+      const before = clock.now();
       expect(await sut.fetch(HASH)).toBeNull();
       expect(f.misses.remember).toHaveBeenCalledWith(HASH, expect.any(Number));
       expect(f.misses.table.get(HASH)).toBeGreaterThanOrEqual(before + NEGATIVE_TTL_MS);
@@ -256,6 +265,18 @@ describe('NarInfoFetcher', () => {
       expect(lookups).not.toHaveBeenCalled();
       expect(f.locks.taken).toHaveLength(1);
       expect(await counted('ncps_negative_cache_hits_total')).toBe(10);
+    });
+
+    it('is asked upstream for again once its TTL is up, not before', async () => {
+      f.upstream.lookupNarInfo.mockResolvedValue({ outcome: 'absent' });
+      expect(await sut.fetch(HASH)).toBeNull();
+      await clock.advance(NEGATIVE_TTL_MS - 1);
+      expect(await sut.fetch(HASH)).toBeNull();
+      expect(f.upstream.lookupNarInfo).toHaveBeenCalledTimes(1);
+
+      await clock.advance(1);
+      expect(await sut.fetch(HASH)).toBeNull();
+      expect(f.upstream.lookupNarInfo).toHaveBeenCalledTimes(2);
     });
 
     it('is answered before the miss is written', async () => {
@@ -277,7 +298,7 @@ describe('NarInfoFetcher', () => {
     });
 
     it('is answered from what another instance remembered in the database, without asking upstream', async () => {
-      f.misses.table.set(HASH, Date.now() + 10_000);
+      f.misses.table.set(HASH, clock.now() + 10_000);
       expect(await sut.fetch(HASH)).toBeNull();
       expect(await sut.fetch(HASH)).toBeNull();
       expect(f.upstream.lookupNarInfo).not.toHaveBeenCalled();
@@ -287,7 +308,7 @@ describe('NarInfoFetcher', () => {
     });
 
     it('is asked for again once its remembered miss expired, which a positive answer deletes', async () => {
-      f.misses.table.set(HASH, Date.now() - 1);
+      f.misses.table.set(HASH, clock.now() - 1);
       expect(await sut.fetch(HASH)).toMatchObject({ hash: HASH });
       await settle(); // the insert starts once the answer is out
       f.inserts[0]();
@@ -298,7 +319,7 @@ describe('NarInfoFetcher', () => {
     });
 
     it('keeps its expired miss when deleting it fails, and says so', async () => {
-      f.misses.table.set(HASH, Date.now() - 1);
+      f.misses.table.set(HASH, clock.now() - 1);
       f.misses.forget.mockRejectedValueOnce(new Error('database is down'));
       expect(await sut.fetch(HASH)).toMatchObject({ hash: HASH });
       await settle(); // the insert starts once the answer is out

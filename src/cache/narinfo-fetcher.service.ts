@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setImmediate } from 'node:timers/promises';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { Clock } from 'src/common/clock';
 import { NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { SigningKeyService } from 'src/signing';
@@ -40,6 +41,7 @@ export class NarInfoFetcher {
     private readonly slots: DownloadSlots,
     private readonly negatives: NegativeNarInfos,
     private readonly metrics: CacheMetrics,
+    private readonly clock: Clock,
   ) {}
 
   /** Fetches in progress here, by hash: later requests for the same hash share them. */
@@ -92,7 +94,7 @@ export class NarInfoFetcher {
         hash,
         { ...info, url: key, sigs },
         // An upstream allowed unsigned had nothing to check against: never signed by us (see getNarInfo).
-        { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, verified: found.upstream.verified, now: Date.now() },
+        { upstreamUrl: found.upstream.url, upstreamNarUrl: found.narUrl, verified: found.upstream.verified, now: this.clock.now() },
       );
       const forget = this.downloader.expectRow(fetched);
       // Logged before the answer, while the request's log context (and its id) is still open.

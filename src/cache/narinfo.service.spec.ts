@@ -1,6 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
+import { Clock } from 'src/common/clock';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NarInfoEntity, NarInfoRepository, NewNarInfo } from 'src/database';
@@ -8,6 +9,7 @@ import { LockPort } from 'src/locking';
 import { NarInfo, parseNarInfo, serializeNarInfo } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
 import { StoragePort } from 'src/storage';
+import { FakeClock } from 'test/support/fake-clock';
 import { fakePath } from 'test/support/fake-path';
 import { AccessTracker } from './access-tracker';
 import { CacheMetrics } from './cache.metrics';
@@ -18,6 +20,7 @@ import { NegativeNarInfos } from './negative-narinfos';
 import { testConfig } from 'test/support/config';
 
 const OURS = 'ours-1';
+const UPLOADED_AT = 1_700_000_000_000;
 
 /** Fakes typed against what NarInfoService uses of each collaborator. */
 interface Fakes {
@@ -64,6 +67,7 @@ async function serviceWith(f: Fakes, flags: Record<string, unknown> = {}): Promi
       { provide: CacheMetrics, useValue: new CacheMetrics(new Registry()) },
       { provide: StoragePort, useValue: f.storage },
       { provide: NegativeNarInfos, useValue: f.negatives },
+      { provide: Clock, useValue: new FakeClock(UPLOADED_AT) },
     ],
   }).compile();
   return moduleRef.get(NarInfoService);
@@ -165,6 +169,11 @@ describe('NarInfoService', () => {
       expect(f.locks.taken).toEqual([`x download:narinfo:${path.hash}`, `r cache:nar:${path.narName}`]);
       expect(f.negatives.forget).toHaveBeenCalledWith(path.hash);
       expect(f.narInfos.upsert).toHaveBeenCalledWith(expect.objectContaining({ hash: path.hash, sigs: upstreamSig }));
+    });
+
+    it("dates a stored upload by the clock's time", async () => {
+      await sut.putNarInfo(path.hash, body(path.narinfo));
+      expect(f.narInfos.upsert).toHaveBeenCalledWith(expect.objectContaining({ createdAt: UPLOADED_AT, lastAccessedAt: UPLOADED_AT }));
     });
 
     it('leaves an identical upstream row alone, and refuses to replace a different one', async () => {

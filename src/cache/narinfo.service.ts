@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { Clock } from 'src/common/clock';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from 'src/common/errors';
 import { NarInfoRepository, ServedNarInfo } from 'src/database';
 import { NarInfo, NixFormatError, PublicKey, parseNarInfo, parsePublicKey, serializeNarInfo, storePathHash } from 'src/nix';
@@ -48,6 +49,7 @@ export class NarInfoService {
     private readonly metrics: CacheMetrics,
     private readonly storage: StoragePort,
     private readonly negatives: NegativeNarInfos,
+    private readonly clock: Clock,
     @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {
     this.uploadKeys = config.cache.uploadTrustedKeys.map(parsePublicKey);
@@ -112,7 +114,7 @@ export class NarInfoService {
         // A miss remembered before the upload is no longer true (and would outlive a later DELETE).
         await this.negatives.forget(hash);
         if (uploadOutcome(await this.narInfos.findByHash(hash), info) === 'unchanged') return;
-        await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: Date.now() }));
+        await this.narInfos.upsert(rowFromNarInfo(hash, { ...info, url: nar.key, sigs }, { now: this.clock.now() }));
         this.texts.forget(hash);
       }),
     );

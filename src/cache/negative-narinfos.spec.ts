@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { Clock } from 'src/common/clock';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { testConfig } from 'test/support/config';
+import { FakeClock } from 'test/support/fake-clock';
 import { NegativeNarInfoRepository } from 'src/database';
 import { NegativeNarInfos } from './negative-narinfos';
 
@@ -28,6 +30,7 @@ function fakeRows() {
 
 describe('NegativeNarInfos', () => {
   let rows: ReturnType<typeof fakeRows>;
+  let clock: FakeClock;
   /** The service as Nest builds it, over the fake table, with a negative TTL of `ttlMs`. */
   const make = async (ttlMs = TTL_MS): Promise<NegativeNarInfos> => {
     const repository: Pick<NegativeNarInfoRepository, 'expiryOf' | 'remember' | 'forget' | 'sweepExpired'> = rows;
@@ -36,21 +39,19 @@ describe('NegativeNarInfos', () => {
         NegativeNarInfos,
         { provide: NCPS_CONFIG, useValue: testConfig({ 'cache-negative-ttl': `${ttlMs}ms` }) },
         { provide: NegativeNarInfoRepository, useValue: repository },
+        { provide: Clock, useValue: clock },
       ],
     }).compile();
     return moduleRef.get(NegativeNarInfos);
   };
 
   beforeEach(() => {
-    jest.useFakeTimers({ now: 1_000_000 });
+    clock = new FakeClock(1_000_000);
     jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
     rows = fakeRows();
   });
 
-  afterEach(() => {
-    jest.useRealTimers();
-    jest.restoreAllMocks();
-  });
+  afterEach(() => jest.restoreAllMocks());
 
   it('remembers a miss here and in the database until the TTL is up, then not', async () => {
     const sut = await make();
@@ -60,9 +61,9 @@ describe('NegativeNarInfos', () => {
     expect(sut.knownHere(A)).toBe(true);
     await expect(sut.check(A)).resolves.toBe('remembered');
     expect(rows.expiryOf).not.toHaveBeenCalled(); // known here: no query
-    jest.setSystemTime(1_000_000 + TTL_MS - 1);
+    clock.set(1_000_000 + TTL_MS - 1);
     expect(sut.knownHere(A)).toBe(true);
-    jest.setSystemTime(1_000_000 + TTL_MS);
+    clock.set(1_000_000 + TTL_MS);
     expect(sut.knownHere(A)).toBe(false);
     await expect(sut.check(A)).resolves.toBe('expired');
   });
@@ -74,7 +75,7 @@ describe('NegativeNarInfos', () => {
     expect(sut.knownHere(B)).toBe(false);
     await expect(sut.check(B)).resolves.toBe('remembered');
     expect(sut.knownHere(B)).toBe(true);
-    jest.setSystemTime(1_000_000 + 5_000);
+    clock.set(1_000_000 + 5_000);
     expect(sut.knownHere(B)).toBe(false);
     await expect(sut.check(A)).resolves.toBe('none');
   });
@@ -125,10 +126,10 @@ describe('NegativeNarInfos', () => {
     expect(rows.sweepExpired).toHaveBeenCalledWith(1_000_000);
     expect([...rows.table.keys()]).toEqual([A]);
 
-    jest.setSystemTime(1_000_000 + 59_999);
+    clock.set(1_000_000 + 59_999);
     await sut.remember(B);
     expect(rows.sweepExpired).toHaveBeenCalledTimes(1);
-    jest.setSystemTime(1_000_000 + 60_000);
+    clock.set(1_000_000 + 60_000);
     await sut.remember(B);
     await sut.onModuleDestroy();
     expect(rows.sweepExpired).toHaveBeenCalledTimes(2);

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { Clock } from 'src/common/clock';
 import { NegativeNarInfoRepository } from 'src/database';
 
 /**
@@ -40,6 +41,7 @@ export class NegativeNarInfos implements OnModuleDestroy {
   constructor(
     @Inject(NCPS_CONFIG) config: NcpsConfig,
     private readonly rows: NegativeNarInfoRepository,
+    private readonly clock: Clock,
   ) {
     this.ttlMs = config.cache.negativeTtlMs;
   }
@@ -52,7 +54,7 @@ export class NegativeNarInfos implements OnModuleDestroy {
   knownHere(hash: string): boolean {
     const expiresAt = this.here.get(hash);
     if (expiresAt === undefined) return false;
-    if (expiresAt > Date.now()) return true;
+    if (expiresAt > this.clock.now()) return true;
     this.here.delete(hash);
     return false;
   }
@@ -63,7 +65,7 @@ export class NegativeNarInfos implements OnModuleDestroy {
     if (this.knownHere(hash)) return 'remembered';
     const expiresAt = await this.rows.expiryOf(hash);
     if (expiresAt === null) return 'none';
-    if (expiresAt <= Date.now()) return 'expired';
+    if (expiresAt <= this.clock.now()) return 'expired';
     this.keepHere(hash, expiresAt);
     return 'remembered';
   }
@@ -74,7 +76,7 @@ export class NegativeNarInfos implements OnModuleDestroy {
    */
   async remember(hash: string): Promise<void> {
     if (!this.enabled) return;
-    const now = Date.now();
+    const now = this.clock.now();
     this.keepHere(hash, now + this.ttlMs);
     try {
       await this.rows.remember(hash, now + this.ttlMs);

@@ -1,4 +1,5 @@
 import { Readable, Transform } from 'node:stream';
+import { Clock, Timer } from 'src/common/clock';
 import { PayloadTooLargeError, RequestTimeoutError } from 'src/common/errors';
 
 export interface UploadLimits {
@@ -12,9 +13,10 @@ export interface UploadLimits {
  * An upload body as seen by the code that stores it, with its limits enforced while it arrives: the
  * byte past `maxBytes` fails it with 413, a client silent for `idleMs` fails it with 408. The body is
  * piped, not pipelined, into the returned stream, so a failure there leaves the request itself
- * intact and the error can still be answered (an abort by the client does fail it).
+ * intact and the error can still be answered (an abort by the client does fail it). The idle time
+ * is kept on `clock`.
  */
-export function guardUpload(body: Readable, limits: UploadLimits): Readable {
+export function guardUpload(body: Readable, limits: UploadLimits, clock: Clock): Readable {
   let received = 0;
   const guard = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -24,18 +26,18 @@ export function guardUpload(body: Readable, limits: UploadLimits): Readable {
       done(null, chunk);
     },
     destroy(error, done) {
-      clearTimeout(timer);
+      timer.cancel();
       body.unpipe(guard);
       done(error);
     },
     flush(done) {
-      clearTimeout(timer);
+      timer.cancel();
       done();
     },
   });
-  const timer: NodeJS.Timeout = setTimeout(function idle() {
+  const timer: Timer = clock.setTimeout(function idle() {
     // Bytes waiting on our side (storage slower than the client) are not the client's silence.
-    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh();
+    if (guard.readableLength >= guard.readableHighWaterMark) return timer.refresh();
     guard.destroy(new RequestTimeoutError(`no upload data for ${limits.idleMs} ms`));
   }, limits.idleMs);
   timer.unref();

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Clock } from 'src/common/clock';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, UpstreamIntegrityError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
@@ -48,6 +49,7 @@ export class ArtifactService {
     private readonly locks: LockPort,
     private readonly upstreams: UpstreamService,
     private readonly access: AccessTracker,
+    private readonly clock: Clock,
   ) {
     this.maxBytes = Math.min(MAX_ARTIFACT_BYTES, config.cache.maxNarSizeBytes);
   }
@@ -78,7 +80,7 @@ export class ArtifactService {
     const encoding = uploadEncoding(encodingHeader);
     if (declaredLength !== undefined && declaredLength > this.maxBytes) throw this.tooLarge();
     await this.locks.withLock(lockKey(name), this.config.lock.downloadTtlMs, async () => {
-      const guarded = guardUpload(body, { maxBytes: this.maxBytes, idleMs: this.config.server.requestIdleTimeoutMs });
+      const guarded = guardUpload(body, { maxBytes: this.maxBytes, idleMs: this.config.server.requestIdleTimeoutMs }, this.clock);
       try {
         if (await this.artifacts.findByPath(name.path)) {
           // Read to the end, so that the client gets its answer after sending everything.
@@ -135,7 +137,7 @@ export class ArtifactService {
   private async store(name: ArtifactName, source: Readable, encoding: string | null): Promise<void> {
     await this.storage.delete(name.storageKey);
     const { size } = await this.storage.put(name.storageKey, source);
-    const now = Date.now();
+    const now = this.clock.now();
     await this.artifacts.insertIfAbsent({
       path: name.path,
       kind: name.kind,

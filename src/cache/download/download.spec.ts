@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { tempFileIn } from './temp-files';
+import { Hashing, NodeHashing } from './hashing';
 import { Download, IntegrityError, SizeLimitError } from './download';
 import { tailDownload } from './tail-reader';
+
+const hashing = new NodeHashing();
 
 /** Temp files are removed asynchronously once the last reader is released. */
 const removedSoon = async (path: string) => {
@@ -41,7 +44,7 @@ describe('Download with tailing readers', () => {
   }
 
   it('streams the bytes to readers while downloading and commits once verified', async () => {
-    const sut = new Download('nar/x.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/x.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     const early = tailDownload(sut);
     let committed: Buffer | undefined;
     const run = sut.run(slowSource(data), async (path) => {
@@ -56,16 +59,32 @@ describe('Download with tailing readers', () => {
   });
 
   it('a reader attaching after the end is served from the file until it is released', async () => {
-    const sut = new Download('nar/y.nar', tempFileIn(dir), {});
+    const sut = new Download('nar/y.nar', tempFileIn(dir), {}, hashing);
     const reader = tailDownload(sut);
     await sut.run(Readable.from([data]), async () => undefined);
     expect((await collect(reader)).length).toBe(data.length);
   });
 
+  it('hashes each chunk as it arrives, the received buffer itself, and commits by the digest the hash gives', async () => {
+    const hashed: Buffer[] = [];
+    const digest = Buffer.alloc(32, 7);
+    const recording: Hashing = { sha256: () => ({ update: (chunk: Buffer) => hashed.push(chunk), digest: () => digest }) };
+    const parts = [data.subarray(0, 100_000), data.subarray(100_000)];
+    const sut = new Download('nar/h.nar', tempFileIn(dir), { size: data.length, sha256: digest }, recording);
+    const commit = jest.fn(async () => undefined);
+
+    await sut.run(Readable.from(parts), commit);
+
+    expect(hashed).toHaveLength(2);
+    expect(hashed[0]).toBe(parts[0]); // not a copy
+    expect(hashed[1]).toBe(parts[1]);
+    expect(commit).toHaveBeenCalledTimes(1);
+  });
+
   it('never commits and errors every reader on a hash mismatch', async () => {
     const tampered = Buffer.from(data);
     tampered[12345] ^= 1;
-    const sut = new Download('nar/z.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/z.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(tampered), commit)).rejects.toThrow(IntegrityError);
@@ -75,7 +94,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('errors readers when the upstream cuts the body midway, and leaves no temp file', async () => {
-    const sut = new Download('nar/w.nar', tempFileIn(dir), {});
+    const sut = new Download('nar/w.nar', tempFileIn(dir), {}, hashing);
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(data, 100_000), commit)).rejects.toThrow(/cut the connection/);
@@ -85,7 +104,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('gives readers the last byte once the bytes are verified, before the commit ends', async () => {
-    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     const reader = tailDownload(sut);
     let finishCommit: (() => void) | undefined;
     const run = sut.run(slowSource(data), () => new Promise<void>((resolve) => (finishCommit = resolve)));
@@ -99,7 +118,7 @@ describe('Download with tailing readers', () => {
   });
 
   it('a reader keeps its verified bytes when the commit fails afterwards; nothing is left behind', async () => {
-    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     const reader = tailDownload(sut);
     await expect(sut.run(Readable.from([data]), async () => Promise.reject(new Error('storage is full')))).rejects.toThrow(
       /storage is full/,
@@ -110,7 +129,12 @@ describe('Download with tailing readers', () => {
 
   it('batches tiny chunks: readers are woken per write, not per chunk', async () => {
     const tiny = data.subarray(0, 20_000);
-    const sut = new Download('nar/t.nar', tempFileIn(dir), { size: tiny.length, sha256: createHash('sha256').update(tiny).digest() });
+    const sut = new Download(
+      'nar/t.nar',
+      tempFileIn(dir),
+      { size: tiny.length, sha256: createHash('sha256').update(tiny).digest() },
+      hashing,
+    );
     let wakeUps = 0;
     sut.on('progress', () => (wakeUps += 1));
     const reader = tailDownload(sut);
@@ -125,7 +149,12 @@ describe('Download with tailing readers', () => {
 
   it('serves readers from the batches it still holds and from the file alike', async () => {
     const big = Buffer.from(Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (i * 7) % 251));
-    const sut = new Download('nar/u.nar', tempFileIn(dir), { size: big.length, sha256: createHash('sha256').update(big).digest() });
+    const sut = new Download(
+      'nar/u.nar',
+      tempFileIn(dir),
+      { size: big.length, sha256: createHash('sha256').update(big).digest() },
+      hashing,
+    );
     const early = tailDownload(sut);
     let late: Promise<Buffer> | undefined;
     const run = sut.run(slowSource(big), async () => undefined);
@@ -145,18 +174,18 @@ describe('Download with tailing readers', () => {
     const digest = createHash('sha256').update(big).digest();
     const tampered = Buffer.from(big);
     tampered[5_000_000] ^= 1;
-    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: big.length, sha256: digest });
+    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: big.length, sha256: digest }, hashing);
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(slowSource(tampered), commit)).rejects.toThrow(/hash mismatch/);
     await expect(collect(reader)).rejects.toThrow(IntegrityError);
     expect(commit).not.toHaveBeenCalled();
-    const right = new Download('nar/w.nar', tempFileIn(dir), { size: big.length, sha256: digest });
+    const right = new Download('nar/w.nar', tempFileIn(dir), { size: big.length, sha256: digest }, hashing);
     await expect(right.run(slowSource(big), commit)).resolves.toBeUndefined();
   });
 
   it('rejects a body shorter than the expected size', async () => {
-    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: data.length + 1 });
+    const sut = new Download('nar/v.nar', tempFileIn(dir), { size: data.length + 1 }, hashing);
     await expect(sut.run(Readable.from([data]), async () => undefined)).rejects.toThrow(/size mismatch/);
   });
 });
@@ -178,7 +207,7 @@ describe('Download size limits, enforced while bytes arrive', () => {
 
   it('cuts a body at the first byte past the expected size, destroys the source and keeps nothing', async () => {
     const { source, pulled } = endless(Buffer.alloc(1000, 7));
-    const sut = new Download('nar/a.nar.xz', tempFileIn(dir), { size: 10_500 });
+    const sut = new Download('nar/a.nar.xz', tempFileIn(dir), { size: 10_500 }, hashing);
     const reader = tailDownload(sut);
     const commit = jest.fn(async () => undefined);
     await expect(sut.run(source, commit)).rejects.toThrow(/more than the expected 10500 bytes/);
@@ -191,15 +220,15 @@ describe('Download size limits, enforced while bytes arrive', () => {
   });
 
   it('cuts at exactly size + 1 byte', async () => {
-    const sut = new Download('nar/b.nar.xz', tempFileIn(dir), { size: 5 });
+    const sut = new Download('nar/b.nar.xz', tempFileIn(dir), { size: 5 }, hashing);
     await expect(sut.run(Readable.from([Buffer.from('abcde'), Buffer.from('f')]), async () => undefined)).rejects.toThrow(IntegrityError);
-    const exact = new Download('nar/c.nar.xz', tempFileIn(dir), { size: 5 });
+    const exact = new Download('nar/c.nar.xz', tempFileIn(dir), { size: 5 }, hashing);
     await expect(exact.run(Readable.from([Buffer.from('abcde')]), async () => undefined)).resolves.toBeUndefined();
   });
 
   it('cuts a body of unknown size at the cap with a SizeLimitError', async () => {
     const { source } = endless(Buffer.alloc(4096, 1));
-    const sut = new Download('nar/d.nar.xz', tempFileIn(dir), { maxSize: 100_000 });
+    const sut = new Download('nar/d.nar.xz', tempFileIn(dir), { maxSize: 100_000 }, hashing);
     const error = await sut.run(source, async () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SizeLimitError);
     expect(source.destroyed).toBe(true);
@@ -208,7 +237,7 @@ describe('Download size limits, enforced while bytes arrive', () => {
   });
 
   it('lets a body through up to the cap', async () => {
-    const sut = new Download('nar/e.nar', tempFileIn(dir), { maxSize: 4 });
+    const sut = new Download('nar/e.nar', tempFileIn(dir), { maxSize: 4 }, hashing);
     let size = 0;
     await sut.run(Readable.from([Buffer.from('abcd')]), async (path) => void (size = (await stat(path)).size));
     expect(size).toBe(4);
@@ -239,7 +268,7 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     const file = compressors[compression](nar);
 
     it('commits bytes that decompress to NarSize bytes of NarHash', async () => {
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } }, hashing);
       let committed: Buffer | undefined;
       await sut.run(pieces(file), async (path) => void (committed = await readFile(path)));
       expect(committed?.equals(file)).toBe(true);
@@ -247,7 +276,12 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
 
     it('refuses a wrong NarHash: nothing committed, readers error, no temp file', async () => {
       const wrong = createHash('sha256').update('another NAR').digest();
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash: wrong, narSize: nar.length } });
+      const sut = new Download(
+        `nar/${compression}`,
+        tempFileIn(dir),
+        { nar: { compression, narHash: wrong, narSize: nar.length } },
+        hashing,
+      );
       const reader = tailDownload(sut);
       const commit = jest.fn(async () => undefined);
       await expect(sut.run(pieces(file), commit)).rejects.toThrow(/NarHash mismatch/);
@@ -257,12 +291,12 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     });
 
     it('refuses a NarSize larger than the decoded bytes', async () => {
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length + 1 } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length + 1 } }, hashing);
       await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(/NarSize mismatch/);
     });
 
     it('stops as soon as the decoded bytes pass a smaller NarSize', async () => {
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 1000 } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 1000 } }, hashing);
       const commit = jest.fn(async () => undefined);
       await expect(sut.run(pieces(file), commit)).rejects.toThrow(/more than its NarSize of 1000/);
       expect(commit).not.toHaveBeenCalled();
@@ -271,12 +305,12 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
     it('refuses bytes that are not valid compressed data', async () => {
       const tampered = Buffer.from(file);
       tampered[Math.floor(tampered.length / 2)] ^= 0x55;
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } }, hashing);
       await expect(sut.run(pieces(tampered), async () => undefined)).rejects.toThrow(IntegrityError);
     });
 
     it('refuses a truncated file', async () => {
-      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(`nar/${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } }, hashing);
       await expect(sut.run(pieces(file.subarray(0, file.length - 20)), async () => undefined)).rejects.toThrow(IntegrityError);
     });
   });
@@ -290,7 +324,7 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
       for (let i = 0; i < bomb.length; i += 1000) source.write(bomb.subarray(i, i + 1000));
       // bzip2 decodes whole blocks (up to ~900 kB of input): a bomb smaller than that is decoded at the end.
       if (compression === 'bzip2') source.end();
-      const sut = new Download(`nar/bomb.${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 100 << 20 } });
+      const sut = new Download(`nar/bomb.${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: 100 << 20 } }, hashing);
       let worstLag = 0;
       let last = performance.now();
       const ticker = setInterval(() => {
@@ -314,13 +348,18 @@ describe('Download of a compressed NAR without FileHash: decompressed and checke
   it('refuses bytes after the end of the compressed data', async () => {
     for (const compression of ['br', 'gzip', 'xz', 'zstd', 'bzip2']) {
       const file = Buffer.concat([compressors[compression](nar), Buffer.from('trailing garbage')]);
-      const sut = new Download(`nar/trailing.${compression}`, tempFileIn(dir), { nar: { compression, narHash, narSize: nar.length } });
+      const sut = new Download(
+        `nar/trailing.${compression}`,
+        tempFileIn(dir),
+        { nar: { compression, narHash, narSize: nar.length } },
+        hashing,
+      );
       await expect(sut.run(pieces(file), async () => undefined)).rejects.toThrow(IntegrityError);
     }
   });
 
   it('refuses a compression it cannot decode', async () => {
-    const sut = new Download('nar/f.nar.lz4', tempFileIn(dir), { nar: { compression: 'lz4', narHash, narSize: nar.length } });
+    const sut = new Download('nar/f.nar.lz4', tempFileIn(dir), { nar: { compression: 'lz4', narHash, narSize: nar.length } }, hashing);
     await expect(sut.run(Readable.from([nar]), async () => undefined)).rejects.toThrow(/cannot check a NAR compressed with lz4/);
   });
 });

@@ -1,7 +1,7 @@
-import { Hash, createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Readable, finished } from 'node:stream';
 import { BatchQueue, coalesce } from './batch-queue';
+import { Hashing, RunningHash } from './hashing';
 import { IntegrityError, SizeLimitError } from './integrity-error';
 import { NarExpectation, NarVerifier, createNarVerifier } from './nar-verifier';
 import { TempFile, TempWriter } from './temp-files';
@@ -72,6 +72,8 @@ export class Download extends EventEmitter {
     /** Where the bytes are spooled (see TempFiles). */
     readonly file: TempFile,
     private readonly expectations: Expectations,
+    /** What the bytes are hashed with as they arrive (see Hashing). */
+    private readonly hashing: Hashing,
   ) {
     super();
     this.setMaxListeners(0);
@@ -139,7 +141,7 @@ export class Download extends EventEmitter {
         }, taken);
       }
       // Hashed only when there is a hash to check (a compressed NAR without FileHash: its decoder checks it).
-      const hash = this.expectations.sha256 ? createHash('sha256') : undefined;
+      const hash = this.expectations.sha256 ? this.hashing.sha256() : undefined;
       await this.receive(source, hash, [file, decoder], onReceived);
       await file.settled();
       this.state = 'verifying';
@@ -203,7 +205,7 @@ export class Download extends EventEmitter {
    */
   private receive(
     source: Readable,
-    hash: Hash | undefined,
+    hash: RunningHash | undefined,
     sinks: (BatchQueue | undefined)[],
     onReceived?: (bytes: number) => void,
   ): Promise<void> {

@@ -2,12 +2,14 @@ import { Test } from '@nestjs/testing';
 import { Readable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { InstanceIdentity } from 'src/cluster';
+import { Clock } from 'src/common/clock';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NarDownloadRepository, NarFileRepository, NewNarInfo } from 'src/database';
 import { LockPort } from 'src/locking';
 import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
 import { testConfig } from 'test/support/config';
+import { FakeClock } from 'test/support/fake-clock';
 import { fakePath } from 'test/support/fake-path';
 import { until } from 'test/support/wait';
 import { CacheMetrics } from '../cache.metrics';
@@ -15,6 +17,7 @@ import { rowFromNarInfo } from '../narinfo-record';
 import { Download, IntegrityError } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlots } from './download-slots';
+import { Hashing, NodeHashing } from './hashing';
 import { NarDownloader, expectationsOf } from './nar-downloader.service';
 import { TempFile, TempFiles } from './temp-files';
 
@@ -101,6 +104,7 @@ const chunks = (bytes: Buffer) => Readable.from([bytes.subarray(0, 100_000), byt
 describe('NarDownloader', () => {
   let f: Fakes;
   let registry: Registry;
+  let clock: FakeClock;
   let sut: NarDownloader;
   let downloads: DownloadRegistry;
   /** Until the download's run is over, its clean-up included (temp file, slot, announcement): the registry forgets it last. */
@@ -110,6 +114,7 @@ describe('NarDownloader', () => {
   async function build(flags: Record<string, unknown> = {}, owner?: string): Promise<void> {
     f = fakes(owner);
     registry = new Registry();
+    clock = new FakeClock(1_000_000);
     const config = testConfig(flags);
     const moduleRef = await Test.createTestingModule({
       providers: [
@@ -125,6 +130,8 @@ describe('NarDownloader', () => {
         { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
         { provide: InstanceIdentity, useValue: f.identity },
         { provide: TempFiles, useValue: f.files },
+        { provide: Hashing, useClass: NodeHashing },
+        { provide: Clock, useValue: clock },
       ],
     }).compile();
     sut = moduleRef.get(NarDownloader);
@@ -278,6 +285,41 @@ describe('NarDownloader', () => {
     held.push(null);
     await settled(download);
     expect(f.announcements.withdraw).toHaveBeenCalledWith(path.info.url, 'http://10.0.0.7:8501');
+  });
+
+  it('dates the stored NAR by the clock when it is committed', async () => {
+    f.upstream.fetchNar.mockResolvedValue({ body: chunks(path.nar) });
+
+    const { download } = sut.downloadFor(row());
+    await settled(download);
+
+    expect(f.narFiles.insertIfAbsent).toHaveBeenCalledWith(expect.objectContaining({ createdAt: 1_000_000, lastAccessedAt: 1_000_000 }));
+  });
+
+  it('with distributed locks, refreshes its announcement every 5 s for 15 s more while the download runs, and not after', async () => {
+    await build({ 'cache-lock-backend': 'postgres', 'cache-database-url': 'postgresql://db.example/ncps' }, 'http://10.0.0.7:8501');
+    const held = new Readable({ read: () => undefined });
+    f.upstream.fetchNar.mockResolvedValue({ body: held });
+    const owner = 'http://10.0.0.7:8501';
+
+    const { download } = sut.downloadFor(row());
+    await download.ready;
+    await clock.advance(4_999);
+    expect(f.announcements.announce.mock.calls).toEqual([[path.info.url, owner, 1_000_000, 1_015_000]]);
+    await clock.advance(1);
+    await clock.advance(5_000);
+    expect(f.announcements.announce.mock.calls).toEqual([
+      [path.info.url, owner, 1_000_000, 1_015_000],
+      [path.info.url, owner, 1_000_000, 1_020_000],
+      [path.info.url, owner, 1_000_000, 1_025_000],
+    ]);
+
+    held.push(path.nar);
+    held.push(null);
+    await settled(download);
+    await clock.advance(60_000);
+    expect(f.announcements.announce).toHaveBeenCalledTimes(3);
+    expect(clock.timers).toBe(0);
   });
 
   it('tells a narinfo row answered but not yet inserted, until it is forgotten', () => {

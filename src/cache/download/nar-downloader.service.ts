@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
+import { Clock } from 'src/common/clock';
 import { InstanceIdentity } from 'src/cluster';
 import { NarDownloadRepository, NarFileEntity, NarFileRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarKey, narKeyHash } from 'src/locking';
@@ -12,6 +13,7 @@ import { CacheMetrics } from '../cache.metrics';
 import { Download, Expectations } from './download';
 import { DownloadRegistry } from './download-registry';
 import { DownloadSlot, DownloadSlots } from './download-slots';
+import { Hashing } from './hashing';
 import { TempFiles } from './temp-files';
 
 /** How long an announcement outlives a silent owner (it is refreshed at a third of this). */
@@ -39,6 +41,8 @@ export class NarDownloader {
     private readonly slots: DownloadSlots,
     private readonly identity: InstanceIdentity,
     private readonly tempFiles: TempFiles,
+    private readonly hashing: Hashing,
+    private readonly clock: Clock,
     @Optional() private readonly tracing: Tracing = DISABLED_TRACING,
   ) {}
 
@@ -66,7 +70,7 @@ export class NarDownloader {
   downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
-      () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes)),
+      () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes), this.hashing),
       (download) => this.run(download, narinfo, slot),
     );
     if (found.joined) slot?.release();
@@ -93,7 +97,7 @@ export class NarDownloader {
             );
             if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
             const { upstreamUrl, upstreamNarUrl } = narinfo;
-            const started = Date.now();
+            const started = this.clock.now();
             await this.announced(narinfo.url, async () => {
               const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
               download.expectedSize ??= contentLength;
@@ -106,7 +110,7 @@ export class NarDownloader {
                 (bytes) => this.metrics.fetched(bytes),
               );
             });
-            this.logger.log({ hash, bytes: download.written, duration_ms: Date.now() - started }, 'NAR downloaded');
+            this.logger.log({ hash, bytes: download.written, duration_ms: this.clock.now() - started }, 'NAR downloaded');
           }),
         { 'ncps.nar.key': narinfo.url },
       );
@@ -127,14 +131,14 @@ export class NarDownloader {
   private async announced<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const owner = this.identity.owner;
     if (this.config.lock.backend === 'local' || owner === undefined) return fn();
-    const started = Date.now();
-    const announce = () => this.announcements.announce(key, owner, started, Date.now() + ANNOUNCEMENT_TTL_MS);
+    const started = this.clock.now();
+    const announce = () => this.announcements.announce(key, owner, started, this.clock.now() + ANNOUNCEMENT_TTL_MS);
     await announce();
-    const refresh = setInterval(() => void announce().catch(() => undefined), ANNOUNCEMENT_TTL_MS / 3);
+    const refresh = this.clock.setInterval(() => void announce().catch(() => undefined), ANNOUNCEMENT_TTL_MS / 3);
     try {
       return await fn();
     } finally {
-      clearInterval(refresh);
+      refresh.cancel();
       await this.announcements.withdraw(key, owner).catch(() => undefined);
     }
   }
@@ -144,9 +148,9 @@ export class NarDownloader {
    * together or not at all: an object this commit created is removed again if its row cannot be written.
    */
   private async commit(narinfo: NewNarInfo, path: string, size: number): Promise<void> {
-    const started = Date.now();
+    const started = this.clock.now();
     const { created } = await this.storage.putFile(narinfo.url, path);
-    const now = Date.now();
+    const now = this.clock.now();
     const row: Omit<NarFileEntity, 'id'> = {
       key: narinfo.url,
       compression: narinfo.compression,
@@ -161,7 +165,7 @@ export class NarDownloader {
       if (created) await this.storage.delete(narinfo.url).catch(() => undefined);
       throw e;
     }
-    this.logger.debug({ key: narinfo.url, bytes: size, duration_ms: Date.now() - started }, 'NAR committed to storage');
+    this.logger.debug({ key: narinfo.url, bytes: size, duration_ms: this.clock.now() - started }, 'NAR committed to storage');
   }
 }
 

@@ -3,9 +3,11 @@ import { Test } from '@nestjs/testing';
 import { PassThrough, Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { InstanceIdentity } from 'src/cluster';
+import { Clock } from 'src/common/clock';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NarDownloadRepository } from 'src/database';
 import { testConfig } from 'test/support/config';
+import { FakeClock } from 'test/support/fake-clock';
 import { PeerCall, PeerGetOptions, PeerHttpClient, PeerResponse } from './peer-http.client';
 import { PEER_INSTANCE_HEADER, PeerStreamService } from './peer-stream.service';
 
@@ -58,7 +60,10 @@ class FakePeerHttp implements PeerHttpClient {
 /** Announcements of downloads, by key, as the shared table would answer them. */
 class FakeAnnouncements implements Pick<NarDownloadRepository, 'findActive'> {
   owner: string | null = null;
+  /** The time of each lookup. */
+  readonly askedAt: number[] = [];
   async findActive(key: string, now: number): ReturnType<NarDownloadRepository['findActive']> {
+    this.askedAt.push(now);
     if (this.owner === null) return null;
     return { key, ownerUrl: this.owner, startedAt: now - 1_000, expiresAt: now + 60_000 };
   }
@@ -73,6 +78,7 @@ const ok = (bytes: string, contentLength?: number): PeerResponse => ({
 describe('PeerStreamService', () => {
   let http: FakePeerHttp;
   let announcements: FakeAnnouncements;
+  let clock: FakeClock;
   let warn: jest.SpyInstance;
   let debug: jest.SpyInstance;
   let sut: PeerStreamService;
@@ -86,6 +92,7 @@ describe('PeerStreamService', () => {
         { provide: NarDownloadRepository, useValue: announcements },
         { provide: InstanceIdentity, useValue: identity },
         { provide: PeerHttpClient, useValue: http },
+        { provide: Clock, useValue: clock },
       ],
     }).compile();
     return moduleRef.get(PeerStreamService);
@@ -94,6 +101,7 @@ describe('PeerStreamService', () => {
   beforeEach(async () => {
     http = new FakePeerHttp();
     announcements = new FakeAnnouncements();
+    clock = new FakeClock(1_000_000);
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     debug = jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
@@ -106,6 +114,7 @@ describe('PeerStreamService', () => {
     it('asks nobody when no instance announced the download', async () => {
       await expect(sut.open(KEY)).resolves.toBeNull();
       expect(http.calls).toHaveLength(0);
+      expect(announcements.askedAt).toEqual([1_000_000]);
     });
 
     it('streams from the announcing instance, asked for by its id, within the peer timeouts', async () => {
@@ -224,9 +233,10 @@ describe('PeerStreamService', () => {
     it('streams from an instance that announces the download while it waits', async () => {
       http.respond = (call) => call.answer(ok('bytes', 5));
       const waiting = sut.waitForPeer(KEY, never);
-      await new Promise((r) => setTimeout(r, 50));
+      await clock.advance(50);
       expect(http.calls).toHaveLength(0);
       announcements.owner = owner(PEER, 'peer-1');
+      await clock.advance(200);
       const body = await waiting;
       expect(body).toMatchObject({ size: 5, ownerUrl: PEER });
       expect(await text(body!.stream)).toBe('bytes');
@@ -236,9 +246,10 @@ describe('PeerStreamService', () => {
       announcements.owner = owner(PEER, 'peer-1');
       http.respond = (call) => (call.url.startsWith(PEER) ? call.fail(new Error('connect ECONNREFUSED')) : call.answer(ok('x')));
       const waiting = sut.waitForPeer(KEY, never);
-      await new Promise((r) => setTimeout(r, 500)); // two polls at least
+      await clock.advance(500); // two polls at least
       expect(http.calls).toHaveLength(1);
       announcements.owner = owner(OTHER_PEER, 'peer-2');
+      await clock.advance(200);
       await expect(waiting).resolves.toMatchObject({ ownerUrl: OTHER_PEER });
       expect(http.calls.map((c) => c.url)).toEqual([`${PEER}/_ncps/downloads/${KEY}`, `${OTHER_PEER}/_ncps/downloads/${KEY}`]);
     });
@@ -247,17 +258,32 @@ describe('PeerStreamService', () => {
       announcements.owner = owner(ME.advertiseUrl, ME.id);
       let done!: () => void;
       const waiting = sut.waitForPeer(KEY, new Promise<void>((r) => (done = r)));
-      await new Promise((r) => setTimeout(r, 250));
+      await clock.advance(250);
       done();
       await expect(waiting).resolves.toBeNull();
       expect(http.calls).toHaveLength(0);
+    });
+
+    it('looks for an announcement every 200 ms while it waits, and stops once the local download is ready', async () => {
+      let ready!: () => void;
+      const waiting = sut.waitForPeer(KEY, new Promise<void>((r) => (ready = r)));
+      await clock.advance(199);
+      expect(announcements.askedAt).toEqual([1_000_000]);
+      await clock.advance(1);
+      expect(announcements.askedAt).toEqual([1_000_000, 1_000_200]);
+
+      ready();
+      await expect(waiting).resolves.toBeNull();
+      expect(clock.timers).toBe(0);
+      await clock.advance(1_000);
+      expect(announcements.askedAt).toHaveLength(2);
     });
 
     it('drops a request the peer has not answered once the local download is ready, without warning', async () => {
       announcements.owner = owner(PEER, 'peer-1');
       let ready!: () => void;
       const waiting = sut.waitForPeer(KEY, new Promise<void>((r) => (ready = r)));
-      await new Promise((r) => setTimeout(r, 10));
+      await clock.advance(10);
       expect(http.calls).toHaveLength(1);
       ready();
       await expect(waiting).resolves.toBeNull();
@@ -269,7 +295,7 @@ describe('PeerStreamService', () => {
       announcements.owner = owner(PEER, 'peer-1');
       let ready!: () => void;
       const waiting = sut.waitForPeer(KEY, new Promise<void>((r) => (ready = r)));
-      await new Promise((r) => setTimeout(r, 10));
+      await clock.advance(10);
       http.calls[0].answer(ok('bytes', 5));
       ready();
       await expect(waiting).resolves.toMatchObject({ ownerUrl: PEER });

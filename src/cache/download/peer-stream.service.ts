@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { InstanceIdentity, parseOwnerRef } from 'src/cluster';
+import { Clock } from 'src/common/clock';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { NarDownloadRepository } from 'src/database';
@@ -45,11 +46,12 @@ export class PeerStreamService {
     private readonly announcements: NarDownloadRepository,
     private readonly identity: InstanceIdentity,
     private readonly http: PeerHttpClient,
+    private readonly clock: Clock,
   ) {}
 
   /** A stream of `key` from the instance that announced it is downloading it, or null. */
   async open(key: string): Promise<PeerBody | null> {
-    const announced = await this.announcements.findActive(key, Date.now());
+    const announced = await this.announcements.findActive(key, this.clock.now());
     if (!announced || this.isSelf(announced.ownerUrl)) return null;
     return this.request(announced.ownerUrl, key).answer;
   }
@@ -68,7 +70,7 @@ export class PeerStreamService {
     until.then(done, done);
     const tried = new Set<string>();
     while (!settled) {
-      const announced = await this.announcements.findActive(key, Date.now());
+      const announced = await this.announcements.findActive(key, this.clock.now());
       if (!settled && announced && !this.isSelf(announced.ownerUrl) && !tried.has(announced.ownerUrl)) {
         tried.add(announced.ownerUrl); // a dead owner's row lingers until it expires: try it once
         pending = this.request(announced.ownerUrl, key);
@@ -76,7 +78,11 @@ export class PeerStreamService {
         pending = undefined;
         if (body) return body;
       }
-      await Promise.race([until, new Promise((r) => setTimeout(r, ANNOUNCE_POLL_MS))]);
+      let wake!: () => void;
+      const polled = new Promise<void>((resolve) => (wake = resolve));
+      const poll = this.clock.setTimeout(wake, ANNOUNCE_POLL_MS);
+      await Promise.race([until, polled]);
+      poll.cancel();
     }
     return null;
   }

@@ -7,8 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { tempFileIn } from './temp-files';
+import { NodeHashing } from './hashing';
 import { Download } from './download';
 import { tailDownload } from './tail-reader';
+
+const hashing = new NodeHashing();
 
 /** What an HTTP client received: every byte until the response ended, or until it broke. */
 async function fetchBody(url: string, pauseMs = 0): Promise<{ body: Buffer; complete: boolean }> {
@@ -65,7 +68,7 @@ describe('tailDownload piped into an HTTP response', () => {
   }
 
   it('sends every byte to clients that follow the download, fast or slow, and to a late one', async () => {
-    const sut = new Download('nar/p.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/p.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     serve = () => tailDownload(sut);
     const run = sut.run(trickle(data, 2), async () => undefined);
     const [fast, slow] = await Promise.all([fetchBody(url), fetchBody(url, 5)]);
@@ -75,7 +78,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('a ranged reader gets its range, from the file and from memory', async () => {
-    const sut = new Download('nar/q.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/q.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     const start = 100_000;
     const end = data.length - 10;
     serve = () => tailDownload(sut, start, end);
@@ -87,7 +90,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('breaks the response, never ends it, when the download fails before it was verified', async () => {
-    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/r.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     serve = () => tailDownload(sut);
     const run = sut.run(trickle(data, 1, 1024 * 1024), async () => undefined);
     const client = fetchBody(url);
@@ -98,7 +101,7 @@ describe('tailDownload piped into an HTTP response', () => {
   });
 
   it('releases the temp file when the client hangs up', async () => {
-    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha });
+    const sut = new Download('nar/s.nar', tempFileIn(dir), { size: data.length, sha256: sha }, hashing);
     serve = () => tailDownload(sut);
     const source = trickle(data, 20);
     const run = sut.run(source, async () => undefined);
