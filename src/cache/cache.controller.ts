@@ -6,7 +6,7 @@ import { NarInfoService } from './narinfo.service';
 import { NarService } from './nar.service';
 import { parseNarInfoName } from './nar-name';
 import { parseRange } from './http-range';
-import { TokenGuard } from './token.guard';
+import { TokenGuard } from 'src/auth';
 import { VerbGuard, AllowVerb } from './verb.guard';
 import { ZstdEncoderPool, isUncompressedNar, wantsZstd } from './zstd-encoding';
 

@@ -5,7 +5,7 @@ import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { RequestContexts } from 'src/logging/request-logging';
 import { DomainErrorFilter } from './domain-error.filter';
-import { AccessTokens } from './token.guard';
+import { AccessTokens } from 'src/auth';
 
 /** Route parameters of the hot routes: the last path segment, as for the controllers' `:name`. */
 export type HotRequest = FastifyRequest<{ Params: { name: string } }>;

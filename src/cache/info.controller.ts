@@ -2,7 +2,7 @@ import { Controller, Get, Header, Inject, UseGuards } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 import { SigningKeyService } from 'src/signing';
-import { TokenGuard } from './token.guard';
+import { TokenGuard } from 'src/auth';
 
 @Controller()
 export class InfoController {

@@ -3,7 +3,7 @@ import { FastifyReply } from 'fastify';
 import { InstanceIdentity } from 'src/cluster';
 import { PEER_INSTANCE_HEADER } from './download/peer-stream.service';
 import { NarService } from './nar.service';
-import { TokenGuard } from './token.guard';
+import { TokenGuard } from 'src/auth';
 
 /**
  * Internal route for the other instances of a cluster: the bytes of a NAR this instance is

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Logger } from '@nestjs/common';
 import { INestApplication } from '@nestjs/common';
-import { createApp, listen } from 'src/bootstrap';
+import { createApp, listen } from 'src/app';
 import { ignoreHangups, notifyReady } from 'src/lifecycle/service-manager';
 import { addConfigOptions, configFromCommand } from './options';
 import { startupComplete } from './startup-heap';
@@ -35,7 +35,7 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
 
 /**
  * Rolling updates: on SIGTERM finish running downloads and in-flight responses (bounded by
- * --server-shutdown-timeout, see bootstrap.ts), release locks and connections, then exit 0.
+ * --server-shutdown-timeout, see src/app/bootstrap.ts), release locks and connections, then exit 0.
  * A second signal exits at once.
  */
 function exitGracefullyOn(signals: NodeJS.Signals[], app: INestApplication, logger: Logger): void {

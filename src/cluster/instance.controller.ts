@@ -1,5 +1,5 @@
 import { Controller, Get, Header, UseGuards } from '@nestjs/common';
-import { TokenGuard } from 'src/cache';
+import { TokenGuard } from 'src/auth';
 import { InstanceIdentity } from './instance-identity';
 
 /**

@@ -2,15 +2,12 @@ import { hostname as osHostname, homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseCidr } from 'src/common/cidr';
 import { parsePublicKey } from 'src/nix';
-import { upstreamTrust } from 'src/upstream/upstream.keys';
-import { parseAllowedOrigin } from 'src/upstream/upstream.origins';
-import { NoProxy, parseProxyUrl } from 'src/upstream/upstream.proxy';
-import { parseUpstreamUrl } from 'src/upstream/upstream.url';
+import { NoProxy, parseAllowedOrigin, parseProxyUrl, parseUpstreamUrl, splitHostPort } from 'src/net';
 import { ConfigError } from './option';
 import { DatabaseDialect, NcpsConfig, StorageConfig } from './config';
-import { splitHostPort } from 'src/common/host-port';
 import { errorMessage } from 'src/common/error-fields';
 import { OptionReader, OptionValues } from './option-reader';
+import { upstreamTrust } from './upstream-trust';
 import { NcpsOption, readOptions } from './options';
 
 type Options = OptionReader<NcpsOption>;

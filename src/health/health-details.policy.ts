@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
-import { matchesOneOf, presentedToken } from 'src/cache/token.guard';
+import { matchesOneOf, presentedToken } from 'src/auth';
 import { cidrMatcher } from 'src/common/cidr';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';

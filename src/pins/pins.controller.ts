@@ -1,5 +1,5 @@
 import { CanActivate, Controller, Delete, Get, HttpCode, Inject, Injectable, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { TokenGuard } from 'src/cache';
+import { TokenGuard } from 'src/auth';
 import { MethodNotAllowedError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { AccessTokens } from 'src/cache';
+import { AccessTokens } from 'src/auth';
 import { UnauthorizedError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';

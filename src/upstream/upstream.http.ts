@@ -6,9 +6,9 @@ import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamMetrics, UpstreamRequestKind } from './upstream.metrics';
 import { mayFetch, mayRedirect } from './upstream.origins';
 import { PoolKind, UpstreamPools } from './upstream.pool';
-import { NoProxy, ProxySettings } from './upstream.proxy';
+import { DEFAULT_MAX_CONNECTIONS, NoProxy } from 'src/net';
+import { ProxySettings } from './upstream.proxy';
 import { parseRetryAfter, RETRY_AFTER_STATUSES } from './upstream.retry-after';
-import { DEFAULT_MAX_CONNECTIONS } from './upstream.url';
 import type { Tracing } from 'src/telemetry';
 import { retry } from 'src/common/retry';
 

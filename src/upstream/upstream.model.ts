@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { NarInfo, PublicKey } from 'src/nix';
 import { DEFAULT_PRIORITY } from './upstream.cache-info';
-import { UpstreamTarget } from './upstream.url';
+import { UpstreamTarget } from 'src/net';
 
 /** What callers and /health see of an upstream: a snapshot, safe to log (no credentials). */
 export interface UpstreamInfo {

@@ -1,6 +1,6 @@
 import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamPools } from './upstream.pool';
-import { NoProxy } from './upstream.proxy';
+import { NoProxy } from 'src/net';
 
 describe('UpstreamPools.acquire', () => {
   let sut: UpstreamPools;

@@ -4,7 +4,8 @@ import { isIP, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { UpstreamUnavailableError } from './upstream.errors';
-import { bare, ProxyServer, ProxySettings, proxyFor } from './upstream.proxy';
+import { bare, ProxyServer } from 'src/net';
+import { ProxySettings, proxyFor } from './upstream.proxy';
 
 /**
  * Which connections a request uses. Small documents (narinfo, nix-cache-info) and streamed bodies

@@ -8,9 +8,9 @@ import { Tracing } from 'src/telemetry';
 import { UpstreamHttpClient } from './upstream.http';
 import { UpstreamMetrics } from './upstream.metrics';
 import { loadNetrc, Netrc, netrcCredentials } from './upstream.netrc';
-import { credentialsFor, parseAllowedOrigin } from './upstream.origins';
+import { credentialsFor } from './upstream.origins';
 import { proxySettings } from './upstream.proxy';
-import { DEFAULT_MAX_CONNECTIONS, UpstreamTarget, parseUpstreamUrl } from './upstream.url';
+import { DEFAULT_MAX_CONNECTIONS, UpstreamTarget, parseAllowedOrigin, parseUpstreamUrl } from 'src/net';
 
 /**
  * A NAR download that receives nothing for this long fails. Shorter than Nix's own

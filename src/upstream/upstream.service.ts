@@ -3,18 +3,19 @@ import { Readable } from 'node:stream';
 import { BadRequestError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
+import { upstreamTrust } from 'src/config/upstream-trust';
+import { parseAllowedOrigin, parseUpstreamUrl } from 'src/net';
 import { isStorePathHash, NarInfo, parseNarInfo, parsePublicKey, STORE_DIR, storePathHash, verifyNarInfo } from 'src/nix';
 import { DEFAULT_PRIORITY, parseCacheInfo } from './upstream.cache-info';
 import { UpstreamUnavailableError } from './upstream.errors';
 import { UpstreamDocument, UpstreamHttpClient } from './upstream.http';
-import { upstreamTrust } from './upstream.keys';
 import { UpstreamMetrics } from './upstream.metrics';
 import { NarInfoLookup, Upstream, UpstreamArtifact, UpstreamInfo, UpstreamNarInfo } from './upstream.model';
-import { mayFetch, parseAllowedOrigin } from './upstream.origins';
+import { mayFetch } from './upstream.origins';
 import { UpstreamCredentials } from './upstream.providers';
 import { firstByPriority } from './upstream.race';
 import { ProxySettings, proxySettings } from './upstream.proxy';
-import { parseUpstreamUrl, resolveNarUrl } from './upstream.url';
+import { resolveNarUrl } from './upstream.url';
 
 /** As in ncps. */
 const HEALTH_CHECK_INTERVAL_MS = 60_000;

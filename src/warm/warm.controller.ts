@@ -1,7 +1,7 @@
 import { CanActivate, Controller, HttpCode, Inject, Injectable, Post, Query, Req, UseGuards } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { TokenGuard } from 'src/cache';
+import { TokenGuard } from 'src/auth';
 import { BadRequestError, MethodNotAllowedError, PayloadTooLargeError } from 'src/common/errors';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';

@@ -2,7 +2,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, listen } from 'src/bootstrap';
+import { createApp, listen } from 'src/app';
 import { buildConfig } from 'src/config/build-config';
 import { resolveOptions } from 'src/config/resolve';
 import { parseNarInfo } from 'src/nix';

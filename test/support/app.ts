@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { buildConfig } from 'src/config/build-config';
 import { NcpsConfig } from 'src/config/config';
 import { resolveOptions } from 'src/config/resolve';
-import { createApp } from 'src/bootstrap';
+import { createApp } from 'src/app';
 
 export interface RunningApp {
   app: NestFastifyApplication;

@@ -1,7 +1,7 @@
 import { Controller, Delete, HttpCode, Param, Put, Req, UseGuards } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { TokenGuard } from '../token.guard';
+import { TokenGuard } from 'src/auth';
 import { AllowVerb, VerbGuard } from '../verb.guard';
 import { ArtifactName, buildTraceName, debugInfoName, listingName, logName, realisationName } from './artifact-name';
 import { ArtifactService } from './artifact.service';

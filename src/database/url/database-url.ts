@@ -1,4 +1,4 @@
-import { splitHostPort } from 'src/common/host-port';
+import { splitHostPort } from 'src/net';
 
 /**
  * A `scheme://[user[:password]@][host][:port][/path][?query]` URL cut into its parts. Hand-rolled

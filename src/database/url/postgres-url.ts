@@ -1,6 +1,6 @@
 import { parse } from 'pg-connection-string';
 import { ConfigError } from 'src/config/option';
-import { parsePort } from 'src/common/host-port';
+import { parsePort } from 'src/net';
 import { rejectUnknownParams } from './database-url';
 import { redactUrl } from './redact-url';
 import { TLS_PARAMS, TlsClientOptions, TlsSettings, tlsOptions, tlsSettings } from './tls-options';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConnectionOptions } from 'node:tls';
 import { ClusterOptions, RedisOptions } from 'ioredis';
 import { RedisConfig } from 'src/config/config';
-import { splitHostPort } from 'src/common/host-port';
+import { splitHostPort } from 'src/net';
 
 /** `host:port`, `[v6]:port` or `host` (port 6379), as `--cache-redis-addrs` takes them. */
 export function parseRedisAddress(addr: string): { host: string; port: number } {

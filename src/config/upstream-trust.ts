@@ -1,5 +1,8 @@
+import { parseUpstreamUrl, UpstreamTarget } from 'src/net';
 import { PublicKey } from 'src/nix';
-import { parseUpstreamUrl, UpstreamTarget } from './upstream.url';
+
+// A rule of the configuration, checked when it is built (before anything starts), that the upstream
+// module applies again to give each upstream its keys.
 
 /** `<host>-<N>`, the conventional name of a cache's key (`cache.nixos.org-1`). */
 const HOST_KEY_NAME = /^(.+)-[0-9]+$/;

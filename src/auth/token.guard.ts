@@ -52,7 +52,7 @@ function matchesOneDigestOf(presented: string | undefined, accepted: readonly Bu
 /**
  * The token check of every route, with the configured tokens digested once: reads with the get token,
  * writes (PUT, DELETE) with the put token. Used by TokenGuard and by the routes served straight by
- * Fastify (see hot-routes.ts).
+ * Fastify (see src/cache/hot-routes.ts).
  */
 export class AccessTokens {
   private readonly reads: Buffer[];

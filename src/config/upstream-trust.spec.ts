@@ -1,6 +1,6 @@
 import { generateKeyPair } from 'src/nix';
-import { assignPublicKeys, upstreamTrust } from './upstream.keys';
-import { parseUpstreamUrl } from './upstream.url';
+import { parseUpstreamUrl } from 'src/net';
+import { assignPublicKeys, upstreamTrust } from './upstream-trust';
 
 const key = (name: string) => generateKeyPair(name).publicKey;
 const nixos = { url: 'https://cache.nixos.org', hostname: 'cache.nixos.org' };

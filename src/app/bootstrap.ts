@@ -6,9 +6,9 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
-import { AppModule } from 'src/app.module';
+import { AppModule } from './app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
-import { limitIdleClients } from 'src/idle-clients';
+import { limitIdleClients } from './idle-clients';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
