@@ -1,8 +1,8 @@
-import { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { version } from '../../package.json';
-import { guardNarBody, readDocument } from './upstream.body';
+import { readDocument } from './upstream.body';
 import { UpstreamUnavailableError } from './upstream.errors';
+import { exchange, ExchangeLimits, header, toUpstreamError, UpstreamResponse } from './upstream.exchange';
 import { UpstreamMetrics, UpstreamRequestKind } from './upstream.metrics';
 import { mayFetch, mayRedirect } from './upstream.origins';
 import { PoolKind, UpstreamPools } from './upstream.pool';
@@ -84,6 +84,7 @@ export class UpstreamHttpClient {
       proxies: options.proxies ?? { noProxy: new NoProxy([]) },
       ca: options.ca,
       maxConnections: options.maxConnections ?? (() => DEFAULT_MAX_CONNECTIONS),
+      dialTimeoutMs: options.dialTimeoutMs,
       tunnelTimeoutMs: options.dialTimeoutMs + options.headerTimeoutMs,
     });
   }
@@ -95,10 +96,10 @@ export class UpstreamHttpClient {
   async getDocument(url: URL, context: RequestContext): Promise<UpstreamDocument> {
     return this.withRetries(true, async () => {
       const res = await this.follow(url, context, 'document');
-      if (res.statusCode !== 200) {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        const retryAfterMs = RETRY_AFTER_STATUSES.has(status) ? parseRetryAfter(res.headers['retry-after'], Date.now()) : undefined;
+      const { status } = res;
+      if (status !== 200) {
+        res.body.resume();
+        const retryAfterMs = RETRY_AFTER_STATUSES.has(status) ? parseRetryAfter(header(res, 'retry-after'), Date.now()) : undefined;
         return retryAfterMs === undefined ? { status } : { status, retryAfterMs };
       }
       const limits = { maxBytes: MAX_DOCUMENT_BYTES, deadlineMs: this.options.headerTimeoutMs };
@@ -117,26 +118,29 @@ export class UpstreamHttpClient {
     encodings: ReadonlySet<string> = NO_ENCODINGS,
   ): Promise<{ body: Readable; contentLength?: number; contentEncoding?: string }> {
     const res = await this.withRetries(false, () => this.follow(url, context, 'stream'));
-    if (res.statusCode !== 200) {
-      res.resume();
-      const status = res.statusCode ?? 0;
+    const { status } = res;
+    if (status !== 200) {
+      res.body.resume();
       const error = new UpstreamUnavailableError(
         `upstream ${context.label} answered HTTP ${status} for a ${context.kind}`,
         'status',
         status,
       );
-      if (RETRY_AFTER_STATUSES.has(status)) error.retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+      if (RETRY_AFTER_STATUSES.has(status)) error.retryAfterMs = parseRetryAfter(header(res, 'retry-after'), Date.now());
       throw error;
     }
-    const encoding = res.headers['content-encoding']?.trim().toLowerCase();
+    const encoding = header(res, 'content-encoding')?.trim().toLowerCase();
     const passed = encoding !== undefined && encodings.has(encoding) ? encoding : undefined;
     if (encoding !== undefined && encoding !== 'identity' && passed === undefined) {
-      res.destroy();
+      res.body.destroy();
       throw new UpstreamUnavailableError(`upstream ${context.label}: unsupported Content-Encoding '${encoding}'`, 'unsupported');
     }
-    const received = this.options.metrics.bodyCounter(context.label, context.kind);
-    const guarded = guardNarBody(res, context.label, this.options.bodyIdleTimeoutMs, received);
-    return passed === undefined ? guarded : { ...guarded, contentEncoding: passed };
+    const length = header(res, 'content-length');
+    const contentLength = length !== undefined && /^[0-9]+$/.test(length) ? Number(length) : undefined;
+    const answer: { body: Readable; contentLength?: number; contentEncoding?: string } = { body: res.body };
+    if (contentLength !== undefined) answer.contentLength = contentLength;
+    if (passed !== undefined) answer.contentEncoding = passed;
+    return answer;
   }
 
   /** Closes idle keep-alive connections and fails requests still running. */
@@ -156,16 +160,16 @@ export class UpstreamHttpClient {
   }
 
   /** Nothing is sent to a URL outside the allowed origins: the request, or the redirect leading there, fails first. */
-  private async follow(url: URL, context: RequestContext, pool: PoolKind): Promise<IncomingMessage> {
+  private async follow(url: URL, context: RequestContext, pool: PoolKind): Promise<UpstreamResponse> {
     const { allowedOrigins } = this.options;
     if (!mayFetch(url, context.origin, allowedOrigins)) {
       throw new UpstreamUnavailableError(`upstream ${context.label}: ${url.origin} is not an allowed origin`, 'refused');
     }
     for (let hops = 0; ; hops++) {
       const res = await this.send(url, context, pool);
-      const location = res.headers.location;
-      if (!REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) return res;
-      res.resume();
+      const location = header(res, 'location');
+      if (!REDIRECT_STATUSES.has(res.status) || location === undefined) return res;
+      res.body.resume();
       const next = URL.canParse(location, url.href) ? new URL(location, url) : null;
       if (hops >= MAX_REDIRECTS || !next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
         throw new UpstreamUnavailableError(`upstream ${context.label}: unusable redirect`, 'unsupported');
@@ -188,15 +192,15 @@ export class UpstreamHttpClient {
    * waits for one as long as it takes (the downloads ahead of it progress or time out on their own);
    * anything a client is waiting on more directly (a narinfo, an artifact) at most the dial timeout.
    */
-  private async send(url: URL, context: RequestContext, pool: PoolKind): Promise<IncomingMessage> {
-    const { dialTimeoutMs, headerTimeoutMs, metrics } = this.options;
+  private async send(url: URL, context: RequestContext, pool: PoolKind): Promise<UpstreamResponse> {
+    const { headerTimeoutMs, metrics } = this.options;
     const release = await this.pools
-      .acquire(url, pool, context.label, context.kind === 'nar' ? undefined : dialTimeoutMs)
+      .acquire(url, pool, context.label, context.kind === 'nar' ? undefined : this.options.dialTimeoutMs)
       .catch((error: UpstreamUnavailableError) => {
         metrics.failed(context.label, context.kind, 'timeout');
         throw error;
       });
-    const headers: OutgoingHttpHeaders = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity' };
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity' };
     const authorization = this.options.authorization(url);
     if (authorization !== undefined) headers.authorization = authorization;
     // Tracing on: a client span whose traceparent goes out in `headers`. Off: nothing is evaluated.
@@ -204,52 +208,29 @@ export class UpstreamHttpClient {
       'ncps.upstream': context.label,
       'ncps.upstream.kind': context.kind,
     });
-    const route = this.pools.route(url, pool, headers, authorization !== undefined);
-    const dialMs = route.proxy ? dialTimeoutMs + headerTimeoutMs : dialTimeoutMs;
+    const { dispatcher, request } = this.pools.route(url, pool, headers, authorization !== undefined);
+    const limits = this.limits(context.label);
+    // A small document has its own deadline for the whole body (readDocument); a NAR one for silence.
+    const timeouts = { headersTimeout: headerTimeoutMs, bodyTimeout: pool === 'stream' ? this.options.bodyIdleTimeoutMs : 0 };
+    const received = pool === 'stream' ? metrics.bodyCounter(context.label, context.kind) : noCount;
     const started = performance.now();
+    try {
+      const res = await exchange(dispatcher, { ...request, ...timeouts }, limits, received, release);
+      metrics.answered(context.label, context.kind, res.status, (performance.now() - started) / 1000);
+      span?.answered(res.status, res.body);
+      return res;
+    } catch (error) {
+      const failure = toUpstreamError(error as Error, limits, false);
+      metrics.failed(context.label, context.kind, failure.reason === 'timeout' ? 'timeout' : 'error');
+      span?.failed(failure);
+      throw failure;
+    }
+  }
 
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const request = route.request(route.options);
-      request.once('close', release);
-      const expire = (what: string, ms: number): NodeJS.Timeout =>
-        setTimeout(() => {
-          request.destroy(new UpstreamUnavailableError(`upstream ${context.label}: ${what} within ${ms} ms`, 'timeout'));
-        }, ms);
-      let timer = expire('no connection', dialMs);
-      request.once('socket', (socket) => {
-        const connected = (): void => {
-          clearTimeout(timer);
-          timer = expire('no response headers', headerTimeoutMs);
-        };
-        if (socket.connecting) socket.once('connect', connected);
-        else connected();
-      });
-      request.once('response', (res) => {
-        settled = true;
-        clearTimeout(timer);
-        metrics.answered(context.label, context.kind, res.statusCode ?? 0, (performance.now() - started) / 1000);
-        span?.answered(res.statusCode ?? 0, res);
-        resolve(res);
-      });
-      // Kept for the request's whole life: an 'error' without a listener would crash the process.
-      request.on('error', (error) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        const failure = toUpstreamError(error, context.label);
-        metrics.failed(context.label, context.kind, failure.reason === 'timeout' ? 'timeout' : 'error');
-        span?.failed(failure);
-        reject(failure);
-      });
-      request.end();
-    });
+  private limits(label: string): ExchangeLimits {
+    const { dialTimeoutMs, headerTimeoutMs, bodyIdleTimeoutMs } = this.options;
+    return { label, dialTimeoutMs, headerTimeoutMs, bodyIdleTimeoutMs };
   }
 }
 
-function toUpstreamError(error: Error, label: string): UpstreamUnavailableError {
-  if (error instanceof UpstreamUnavailableError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  // Node's messages name the address (`connect ECONNREFUSED 127.0.0.1:80`), never credentials.
-  return new UpstreamUnavailableError(`upstream ${label}: ${error.message}`, 'network', undefined, code);
-}
+const noCount = (): void => undefined;

@@ -7,7 +7,7 @@ describe('UpstreamPools.acquire', () => {
   const url = new URL('http://cache.example/x.narinfo');
 
   beforeEach(() => {
-    sut = new UpstreamPools({ proxies: { noProxy: new NoProxy([]) }, maxConnections: () => 2, tunnelTimeoutMs: 1000 });
+    sut = new UpstreamPools({ proxies: { noProxy: new NoProxy([]) }, maxConnections: () => 2, dialTimeoutMs: 1000, tunnelTimeoutMs: 1000 });
   });
 
   afterEach(() => sut.destroy());

@@ -1,10 +1,9 @@
-import { Agent as HttpAgent, ClientRequest, ClientRequestArgs, OutgoingHttpHeaders, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { ClientRequest, OutgoingHttpHeaders, request as httpRequest } from 'node:http';
 import { isIP, Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
+import { buildConnector, Client, Dispatcher } from 'undici';
 import { UpstreamUnavailableError } from './upstream.errors';
-import { bare, ProxyServer } from 'src/net';
+import { ProxyServer } from 'src/net';
 import { ProxySettings, proxyFor } from './upstream.proxy';
 
 /**
@@ -21,16 +20,24 @@ export interface UpstreamPoolOptions {
   ca?: Buffer[];
   /** Most connections per pool to an origin (`scheme://host[:port]`). */
   maxConnections: (origin: string) => number;
+  /** Time to open a direct connection (TCP, and for https the TLS handshake). */
+  dialTimeoutMs: number;
   /** Time to open a tunnel through a proxy: CONNECT answered and, for https, the TLS handshake done. */
   tunnelTimeoutMs: number;
 }
 
-/** How a request is sent: the function, its options (agent included), and the proxy it goes through if any. */
+/** How a request is sent: the connections it goes through, what is sent, and the proxy on the way if any. */
 export interface Route {
-  request: typeof httpRequest;
-  options: { agent: HttpAgent; host: string; port: number; path: string; headers: OutgoingHttpHeaders; setHost: false };
+  dispatcher: Dispatcher;
+  request: Dispatcher.DispatchOptions;
   proxy?: ProxyServer;
 }
+
+/**
+ * How long an idle connection is kept, unless the upstream's Keep-Alive header says less (undici
+ * then closes it a moment before the upstream would, rather than racing it).
+ */
+const KEEP_ALIVE_MS = 30_000;
 
 /**
  * Keep-alive connection pools per upstream origin and pool kind, direct or through a forward proxy:
@@ -42,7 +49,7 @@ export interface Route {
  *   verified against the upstream's host name (the proxy sees only encrypted bytes).
  */
 export class UpstreamPools {
-  private readonly agents = new Map<string, HttpAgent>();
+  private readonly clients = new Map<string, Client[]>();
   private readonly slots = new Map<string, Slots>();
   private closed = false;
 
@@ -52,7 +59,7 @@ export class UpstreamPools {
    * A connection slot of `url`'s origin and pool kind, to be released when the exchange is over
    * (response read or abandoned). Beyond max-connections, requests wait in order; with `waitMs`, a
    * request still waiting after it fails fast (UpstreamUnavailableError, `timeout`) rather than hang.
-   * The slots, not the agent's maxSockets, enforce the cap: a tunnel being opened is not yet counted by the agent.
+   * The slots enforce the cap and keep the order of the waiting requests.
    */
   acquire(url: URL, kind: PoolKind, label: string, waitMs?: number): Promise<() => void> {
     if (this.closed) return Promise.reject(new UpstreamUnavailableError(`upstream ${label}: shutting down`, 'network'));
@@ -95,32 +102,24 @@ export class UpstreamPools {
     });
   }
 
-  /** `headers` are the request's own (Host is added here); `credentials`: whether they include Authorization for the upstream. */
-  route(url: URL, kind: PoolKind, headers: OutgoingHttpHeaders, credentials: boolean): Route {
-    const https = url.protocol === 'https:';
-    const host = bare(url.hostname);
-    const port = Number(url.port || (https ? 443 : 80));
+  /**
+   * Where an exchange for `url` goes, and what is sent: `headers` are the request's own;
+   * `credentials` says whether they include Authorization for the upstream.
+   */
+  route(url: URL, kind: PoolKind, headers: Record<string, string>, credentials: boolean): Route {
     const path = `${url.pathname}${url.search}`;
-    const withHost = { ...headers, host: url.host };
     const proxy = proxyFor(url, this.options.proxies);
-    if (!proxy) {
-      return {
-        request: https ? httpsRequest : httpRequest,
-        options: { agent: this.agent(url, kind, 'direct'), host, port, path, headers: withHost, setHost: false },
-      };
-    }
-    if (!https && !credentials) {
-      const proxied = proxy.authorization === undefined ? withHost : { ...withHost, 'proxy-authorization': proxy.authorization };
-      const agent = this.agent(url, kind, 'forward');
-      return {
-        request: httpRequest,
-        options: { agent, host: proxy.hostname, port: proxy.port, path: url.href, headers: proxied, setHost: false },
-        proxy,
-      };
+    if (!proxy) return { dispatcher: this.connection(url, kind, 'direct'), request: { origin: url.origin, path, method: 'GET', headers } };
+    if (url.protocol === 'http:' && !credentials) {
+      // To the proxy, in absolute form, with the proxy's own credentials and the upstream's Host.
+      const proxied: Record<string, string> = { ...headers, host: url.host };
+      if (proxy.authorization !== undefined) proxied['proxy-authorization'] = proxy.authorization;
+      const request = { origin: proxyOrigin(proxy), path: url.href, method: 'GET' as const, headers: proxied };
+      return { dispatcher: this.connection(url, kind, 'forward', proxy), request, proxy };
     }
     return {
-      request: httpRequest,
-      options: { agent: this.agent(url, kind, 'tunnel', proxy), host, port, path, headers: withHost, setHost: false },
+      dispatcher: this.connection(url, kind, 'tunnel', proxy),
+      request: { origin: url.origin, path, method: 'GET', headers },
       proxy,
     };
   }
@@ -132,26 +131,40 @@ export class UpstreamPools {
       for (const waiter of slots.waiting.splice(0))
         waiter.fail(new UpstreamUnavailableError('upstream requests: shutting down', 'network'));
     }
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const client of [...this.clients.values()].flat()) void client.destroy().catch(() => undefined);
+    this.clients.clear();
   }
 
-  private agent(url: URL, kind: PoolKind, mode: 'direct' | 'forward' | 'tunnel', proxy?: ProxyServer): HttpAgent {
+  /**
+   * A keep-alive connection of one origin and pool kind, opened directly, to the proxy, or as a
+   * tunnel through it: an idle one first (undici sends on it once it has taken the previous answer
+   * in), then a new one, up to max-connections. The slots above keep exchanges within that number.
+   */
+  private connection(url: URL, kind: PoolKind, mode: 'direct' | 'forward' | 'tunnel', proxy?: ProxyServer): Client {
     const key = `${url.origin} ${kind} ${mode}`;
-    let agent = this.agents.get(key);
-    if (agent === undefined) {
-      const settings = { keepAlive: true, scheduling: 'lifo' as const, maxSockets: this.options.maxConnections(url.origin) };
-      const https = url.protocol === 'https:';
-      if (mode === 'tunnel') agent = new TunnelAgent(settings, proxy as ProxyServer, https, this.options);
-      else if (mode === 'direct' && https) agent = new HttpsAgent({ ...settings, ca: this.trusted() });
-      else agent = new HttpAgent(settings);
-      this.agents.set(key, agent);
+    let clients = this.clients.get(key);
+    if (clients === undefined) {
+      clients = [];
+      this.clients.set(key, clients);
     }
-    return agent;
+    const idle =
+      clients.find((client) => client.stats.size === 0 && client.stats.connected) ?? clients.find((client) => client.stats.size === 0);
+    if (idle) return idle;
+    if (clients.length < this.options.maxConnections(url.origin)) {
+      const client = this.open(url, mode, proxy);
+      clients.push(client);
+      return client;
+    }
+    return clients.reduce((least, client) => (client.stats.size < least.stats.size ? client : least));
   }
 
-  private trusted(): (string | Buffer)[] | undefined {
-    return this.options.ca && withRootCertificates(this.options.ca);
+  private open(url: URL, mode: 'direct' | 'forward' | 'tunnel', proxy?: ProxyServer): Client {
+    const { dialTimeoutMs, tunnelTimeoutMs } = this.options;
+    const ca = this.options.ca && withRootCertificates(this.options.ca);
+    const settings = { keepAliveTimeout: KEEP_ALIVE_MS };
+    if (mode === 'direct') return new Client(url.origin, { ...settings, connect: { timeout: dialTimeoutMs, ca } });
+    if (mode === 'forward') return new Client(proxyOrigin(proxy as ProxyServer), { ...settings, connect: { timeout: tunnelTimeoutMs } });
+    return new Client(url.origin, { ...settings, connect: tunnelConnector(proxy as ProxyServer, tunnelTimeoutMs, ca) });
   }
 }
 
@@ -180,27 +193,19 @@ function once(fn: () => void): () => void {
   };
 }
 
-type CreateConnectionCallback = (error: Error | null, socket: Duplex) => void;
+function proxyOrigin(proxy: ProxyServer): string {
+  return `http://${isIP(proxy.hostname) === 6 ? `[${proxy.hostname}]` : proxy.hostname}:${proxy.port}`;
+}
 
 /**
- * Opens each connection as a tunnel through an HTTP proxy (CONNECT host:port), then, for https, a
- * TLS session with the upstream inside it. The tunnels are pooled and reused like plain connections.
+ * Opens each connection as a tunnel through an HTTP proxy (CONNECT host:port) within `timeoutMs`,
+ * then, for https, a TLS session with the upstream inside it. The pool reuses tunnels like plain connections.
  */
-class TunnelAgent extends HttpAgent {
-  constructor(
-    settings: ConstructorParameters<typeof HttpAgent>[0],
-    private readonly proxy: ProxyServer,
-    private readonly tls: boolean,
-    private readonly pool: Pick<UpstreamPoolOptions, 'ca' | 'tunnelTimeoutMs'>,
-  ) {
-    super(settings);
-  }
-
-  // Node's Agent calls this with the request options and a callback, and takes a socket handed to the callback later.
-  override createConnection(options: ClientRequestArgs, callback?: CreateConnectionCallback): undefined {
-    const host = options.host ?? 'localhost';
-    const authority = `${isIP(host) === 6 ? `[${host}]` : host}:${options.port}`;
-    const { proxy, pool } = this;
+function tunnelConnector(proxy: ProxyServer, timeoutMs: number, ca: (string | Buffer)[] | undefined): buildConnector.connector {
+  return (options, callback) => {
+    const host = options.hostname;
+    const port = options.port || (options.protocol === 'https:' ? '443' : '80');
+    const authority = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
     let done = false;
     const finish = (error: Error | null, socket?: Socket): void => {
       clearTimeout(timer);
@@ -209,8 +214,8 @@ class TunnelAgent extends HttpAgent {
         return;
       }
       done = true;
-      // The agent takes the socket, or the error for the request waiting on it; an error comes without a socket.
-      callback?.(error, socket as Socket);
+      if (error) callback(error, null);
+      else callback(null, socket as Socket);
     };
     const headers: OutgoingHttpHeaders = { host: authority };
     if (proxy.authorization !== undefined) headers['proxy-authorization'] = proxy.authorization;
@@ -225,8 +230,8 @@ class TunnelAgent extends HttpAgent {
     });
     const timer = setTimeout(() => {
       connect.destroy();
-      finish(new Error(`proxy ${proxy.label}: no tunnel to ${authority} within ${pool.tunnelTimeoutMs} ms`));
-    }, pool.tunnelTimeoutMs);
+      finish(new Error(`proxy ${proxy.label}: no tunnel to ${authority} within ${timeoutMs} ms`));
+    }, timeoutMs);
     // The system code (ECONNREFUSED, ECONNRESET...) is kept: it decides whether the request is retried.
     connect.once('error', (error: NodeJS.ErrnoException) =>
       finish(Object.assign(new Error(`proxy ${proxy.label}: ${error.message}`), { code: error.code })),
@@ -238,13 +243,13 @@ class TunnelAgent extends HttpAgent {
         return finish(new Error(`proxy ${proxy.label} refused a tunnel to ${authority}: HTTP ${res.statusCode}`));
       }
       if (head.length > 0) socket.unshift(head);
-      if (!this.tls) return finish(null, socket);
+      if (options.protocol !== 'https:') return finish(null, socket);
       const secure = tlsConnect({
         socket,
         host,
         // The upstream's name for SNI and the certificate check (an IP address is checked against the certificate's IP entries).
         servername: isIP(host) === 0 ? host : undefined,
-        ca: pool.ca && withRootCertificates(pool.ca),
+        ca,
         ALPNProtocols: ['http/1.1'],
       });
       secure.once('secureConnect', () => finish(null, secure));
@@ -254,6 +259,5 @@ class TunnelAgent extends HttpAgent {
       });
     });
     connect.end();
-    return undefined;
-  }
+  };
 }
