@@ -21,7 +21,7 @@ import { NarInfoFetcher } from './narinfo-fetcher.service';
 import { NegativeNarInfos } from './negative-narinfos';
 import { PeerController } from './peer.controller';
 import { PeerStreamService } from './download/peer-stream.service';
-import { NodePeerHttpClient, PeerHttpClient } from './download/peer-http.client';
+import { UndiciPeerHttpClient, PeerHttpClient } from './download/peer-http.client';
 import { CacheController } from './cache.controller';
 import { NarInfoService } from './narinfo.service';
 import { HotRoutes } from './hot-routes';
@@ -49,7 +49,7 @@ import { ArtifactController, ArtifactRoutes, ArtifactService } from './artifacts
     NarInfoFetcher,
     NegativeNarInfos,
     PeerStreamService,
-    { provide: PeerHttpClient, useClass: NodePeerHttpClient },
+    { provide: PeerHttpClient, useClass: UndiciPeerHttpClient },
     DownloadSlots,
     TempSweeper,
     ArtifactService,

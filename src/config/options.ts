@@ -396,7 +396,7 @@ const GROUPS = [
         env: 'CACHE_UPSTREAM_DIALER_TIMEOUT',
         kind: 'duration',
         default: '3s',
-        help: 'Timeout to connect to an upstream.',
+        help: 'Timeout to connect to an upstream (TCP, and TLS for https), checked to within about a second.',
       },
       {
         flag: 'cache-upstream-response-header-timeout',
@@ -404,7 +404,7 @@ const GROUPS = [
         env: 'CACHE_UPSTREAM_RESPONSE_HEADER_TIMEOUT',
         kind: 'duration',
         default: '3s',
-        help: 'Timeout for an upstream to answer with headers.',
+        help: 'Timeout for an upstream to answer a request with headers, checked to within about a second.',
       },
       {
         flag: 'cache-upstream-max-concurrent-downloads',
