@@ -9,7 +9,17 @@ import { promisify } from 'node:util';
  * through their factories; then the modules it holds are listed.
  */
 const ROOT = join(__dirname, '../..');
-const UNUSED_BY_DEFAULTS = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'mysql2', 'pg', 'ioredis', 'redlock', 'yaml'];
+const UNUSED_BY_DEFAULTS = [
+  '@aws-sdk/client-s3',
+  '@aws-sdk/lib-storage',
+  'mysql2',
+  'pg',
+  'ioredis',
+  'redlock',
+  'yaml',
+  'lzma-native',
+  'zstd-napi',
+];
 
 async function packagesLoadedWith(storage: object): Promise<string[]> {
   const script = `

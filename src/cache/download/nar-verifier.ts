@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
-import * as lzma from 'lzma-native';
+import type * as Lzma from 'lzma-native';
 import { Bzip2Verifier } from './bzip2-verifier';
 import { IntegrityError } from './integrity-error';
 import { NarExpectation, NarVerifier, checkNar, tooLarge } from './nar-check';
-import { ZstdDecoder } from './zstd-decoder';
+import type { ZstdDecoder } from './zstd-decoder';
 
 export type { NarExpectation, NarVerifier } from './nar-check';
 
@@ -24,9 +24,29 @@ const XZ_MEMLIMIT = 256 * 1024 * 1024;
 const DECODERS: Partial<Record<string, () => Transform>> = {
   gzip: () => createGunzip(),
   br: () => createBrotliDecompress(),
-  xz: () => lzma.createStream('streamDecoder', { memlimit: XZ_MEMLIMIT, flags: lzma.CONCATENATED }),
-  zstd: () => new ZstdDecoder(),
+  xz: () => {
+    const lzma = xzLibrary();
+    return lzma.createStream('streamDecoder', { memlimit: XZ_MEMLIMIT, flags: lzma.CONCATENATED });
+  },
+  zstd: () => new (zstdDecoder())(),
 };
+
+// The decoders' native libraries are loaded on the first NAR that needs them: a cache whose upstreams
+// serve another compression (or a FileHash to check against) would keep ~11 MiB in memory for nothing.
+let xz: typeof Lzma | undefined;
+let zstd: typeof ZstdDecoder | undefined;
+
+function xzLibrary(): typeof Lzma {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand (see above)
+  xz ??= require('lzma-native') as typeof Lzma;
+  return xz;
+}
+
+function zstdDecoder(): typeof ZstdDecoder {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand (see above)
+  zstd ??= (require('./zstd-decoder') as typeof import('./zstd-decoder')).ZstdDecoder;
+  return zstd;
+}
 
 /** A verifier for `expected`; throws an IntegrityError for a compression it cannot decode. */
 export function createNarVerifier(expected: NarExpectation, onFailure: (error: IntegrityError) => void): NarVerifier {

@@ -1,6 +1,15 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+// undici's entry point loads all of it (fetch, WebSocket, caches...): only what is used, from its own files.
+/* eslint-disable @typescript-eslint/no-require-imports -- see above */
+const Agent = require('undici/lib/dispatcher/agent.js') as typeof import('undici').Agent;
+type Agent = InstanceType<typeof Agent>;
+const request = require('undici/lib/api/api-request.js') as (
+  this: Agent,
+  options: Dispatcher.RequestOptions,
+) => Promise<Dispatcher.ResponseData>;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** What a request to another instance is sent with, and how long it may take to be answered. */
 export interface PeerGetOptions {
@@ -49,8 +58,12 @@ export class UndiciPeerHttpClient extends PeerHttpClient implements OnApplicatio
     let answered = false;
     const response = (async (): Promise<PeerResponse> => {
       try {
-        const res = await request(url, {
-          dispatcher: this.agent(connectTimeoutMs),
+        const target = new URL(url);
+        // undici's request, as a method of the dispatcher it runs on (its entry point would attach it to every one).
+        const res = await request.call(this.agent(connectTimeoutMs), {
+          origin: target.origin,
+          path: `${target.pathname}${target.search}`,
+          method: 'GET',
           headers,
           signal: abort.signal,
           headersTimeout: answerTimeoutMs,
