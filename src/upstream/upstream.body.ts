@@ -1,6 +1,6 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { UpstreamUnavailableError } from './upstream.errors';
-import { header, UpstreamResponse } from './upstream.exchange';
+import { header, truncated, UpstreamResponse } from './upstream.exchange';
 
 /**
  * Reads a small document (narinfo, nix-cache-info) whole, within a deadline and a size limit, so
@@ -61,13 +61,3 @@ const DECODERS = new Map<string, (raw: Buffer, options: { maxOutputLength: numbe
   ['deflate', inflateSync],
   ['br', brotliDecompressSync],
 ]);
-
-function truncated(label: string, cause?: unknown): UpstreamUnavailableError {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new UpstreamUnavailableError(
-    `upstream ${label}: connection closed before the end of the body${code ? ` (${code})` : ''}`,
-    'truncated',
-    undefined,
-    code,
-  );
-}

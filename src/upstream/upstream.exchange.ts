@@ -116,17 +116,21 @@ export function toUpstreamError(error: Error, limits: ExchangeLimits, answered: 
       // The connection closed under the exchange: before the answer it is what a reused keep-alive
       // connection closed by the upstream looks like (worth a retry, as a reset is); after, the body is short.
       return answered
-        ? new UpstreamUnavailableError(`upstream ${label}: connection closed before the end of the body`, 'truncated')
+        ? truncated(label)
         : new UpstreamUnavailableError(`upstream ${label}: connection closed before the answer`, 'network', undefined, 'ECONNRESET');
   }
-  if (answered) {
-    return new UpstreamUnavailableError(
-      `upstream ${label}: connection closed before the end of the body${code ? ` (${code})` : ''}`,
-      'truncated',
-      undefined,
-      code,
-    );
-  }
+  if (answered) return truncated(label, error);
   // Node's and undici's messages name the address (`connect ECONNREFUSED 127.0.0.1:80`), never credentials.
   return new UpstreamUnavailableError(`upstream ${label}: ${error.message}`, 'network', undefined, code);
+}
+
+/** A body that ended short: worth another try for a small document, a failed download for a NAR. */
+export function truncated(label: string, cause?: unknown): UpstreamUnavailableError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new UpstreamUnavailableError(
+    `upstream ${label}: connection closed before the end of the body${code ? ` (${code})` : ''}`,
+    'truncated',
+    undefined,
+    code,
+  );
 }
