@@ -79,6 +79,7 @@ export async function startS3rver(): Promise<S3rverHandle> {
   makeObjectWritesAtomic(server.store);
   honourRangesEndingAtZero(server.store);
   addMultipartUploadManagement(server, directory);
+  const handlers = countRunningHandlers(server);
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   return {
@@ -94,8 +95,39 @@ export async function startS3rver(): Promise<S3rverHandle> {
     },
     async stop() {
       await server.close();
+      await handlers.finished();
       await rm(directory, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The server's close resolves once its connections are closed, but a handler whose client went away
+ * (an instance stopped mid-upload) still runs, and logs when it fails: after its test file ended, Jest
+ * counts that as an error of the run. `finished` waits for those handlers (10 s at most).
+ */
+function countRunningHandlers(server: S3rverInstance): { finished(): Promise<void> } {
+  let running = 0;
+  let idle: (() => void) | undefined;
+  server.middleware.unshift(async (_ctx, next) => {
+    running++;
+    try {
+      await next();
+    } finally {
+      if (--running === 0) idle?.();
+    }
+  });
+  return {
+    finished: () =>
+      running === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 10_000);
+            idle = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          }),
   };
 }
 
