@@ -4,7 +4,7 @@ import { INestApplication } from '@nestjs/common';
 import { createApp, listen } from 'src/app';
 import { ignoreHangups, notifyReady } from 'src/lifecycle/service-manager';
 import { addConfigOptions, configFromCommand } from './options';
-import { startupComplete } from './startup-heap';
+import { compactStartupHeap, startupComplete } from './startup-heap';
 
 export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
   const serve = program
@@ -13,6 +13,7 @@ export function registerServe(program: Command, env: NodeJS.ProcessEnv): void {
     .action(async () => {
       const config = configFromCommand(serve, env);
       const app = await createApp(config);
+      compactStartupHeap();
       const url = await listen(app, config);
       startupComplete();
       const logger = new Logger('Server');
