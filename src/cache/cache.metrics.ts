@@ -6,8 +6,9 @@ export type CacheLookupResult = 'hit' | 'miss';
 /** A NAR download begun here, or one attached to because it was already running here. */
 export type DownloadUse = 'started' | 'joined';
 /**
- * What became of the NAR prefetch a narinfo miss starts: its download requested (started, or joined
- * if one was running), the NAR already stored, dropped (too many downloads waiting), or failed to start.
+ * What became of the NAR prefetch a narinfo miss starts: its download started (or joined if one was
+ * running), the NAR found stored already, dropped (too many downloads waiting), or failed before its
+ * first byte (storage or the upstream could not be asked).
  */
 export type PrefetchResult = 'started' | 'already_stored' | 'dropped' | 'failed';
 
@@ -74,7 +75,7 @@ export class CacheMetrics {
     });
     this.prefetches = new Counter({
       name: 'ncps_nar_prefetches_total',
-      help: 'NAR prefetches after a narinfo miss, by result: started (a download started or joined), already_stored, dropped, failed',
+      help: 'NAR prefetches after a narinfo miss, by result: started (a download started or joined), already_stored, dropped, failed (before its first byte)',
       labelNames: ['result'],
       registers,
     });

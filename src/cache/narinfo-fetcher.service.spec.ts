@@ -8,7 +8,7 @@ import { NarInfoEntity, NarInfoRepository, NegativeNarInfoRepository, NewNarInfo
 import { LockPort } from 'src/locking';
 import { nix32Encode } from 'src/nix';
 import { SigningKeyService } from 'src/signing';
-import { StoragePort, StoredObject } from 'src/storage';
+import { Download } from './download/download';
 import { NarInfoLookup, UpstreamNarInfo, UpstreamService } from 'src/upstream';
 import { testConfig } from 'test/support/config';
 import { FakeClock } from 'test/support/fake-clock';
@@ -61,7 +61,6 @@ interface Fakes {
   };
   upstream: { lookupNarInfo: jest.MockedFunction<UpstreamService['lookupNarInfo']> };
   signing: Pick<SigningKeyService, 'othersOf'>;
-  storage: { head: jest.MockedFunction<StoragePort['head']> };
   /** Rows expected by URL, as NarDownloader keeps them for NAR requests that arrive before the insert. */
   downloader: Pick<NarDownloader, 'expectRow'> & {
     expected: Map<string, NewNarInfo>;
@@ -113,7 +112,6 @@ function fakes(): Fakes {
     },
     upstream: { lookupNarInfo: jest.fn(async (_hash: string) => found()) },
     signing: { othersOf: (sigs) => sigs.filter((s) => !s.startsWith(`${OUR_KEY}:`)) },
-    storage: { head: jest.fn(async (_key: string): Promise<StoredObject | null> => null) },
     downloader: {
       expected,
       expectRow: (row) => {
@@ -156,7 +154,6 @@ describe('NarInfoFetcher', () => {
         { provide: NegativeNarInfoRepository, useValue: f.misses },
         { provide: UpstreamService, useValue: f.upstream },
         { provide: SigningKeyService, useValue: f.signing },
-        { provide: StoragePort, useValue: f.storage },
         { provide: NarDownloader, useValue: f.downloader },
         { provide: DownloadSlots, useValue: f.slots },
         { provide: CacheMetrics, useValue: new CacheMetrics(registry) },
@@ -379,41 +376,52 @@ describe('NarInfoFetcher', () => {
       expect(await counted('ncps_nar_prefetches_total')).toBe(1);
     });
 
-    it('downloads the NAR in the slot it got', async () => {
+    /** What downloadFor hands back: a download whose `ready` the test settles. */
+    const pending = () => {
+      let settle!: (outcome: Partial<Pick<Download, 'foundInStorage' | 'state'>>) => void;
+      const download = { foundInStorage: false, state: 'running' } as Download;
+      (download as { ready: Promise<void> }).ready = new Promise<void>((resolve) => {
+        settle = (outcome) => resolve(void Object.assign(download, outcome));
+      });
+      return { download, settle };
+    };
+
+    it('downloads the NAR in the slot it got, without asking storage first, and counts it once started', async () => {
       const held = slot();
       f.slots.acquire.mockResolvedValue(held);
+      const { download, settle: started } = pending();
+      f.downloader.downloadFor.mockReturnValue({ download, joined: false });
       const row = await sut.fetch(HASH);
       await settle();
-      expect(f.storage.head).toHaveBeenCalledWith(row!.url);
       expect(f.downloader.downloadFor).toHaveBeenCalledWith(row, held);
       expect(held.release).not.toHaveBeenCalled(); // the download releases it
-      expect(await counted('ncps_nar_prefetches_total', { result: 'started' })).toBe(1);
-    });
-
-    it('gives its slot back when the NAR is stored already', async () => {
-      const held = slot();
-      f.slots.acquire.mockResolvedValue(held);
-      f.storage.head.mockResolvedValue({ key: 'nar/x', size: 80 });
-      await sut.fetch(HASH);
+      expect(await counted('ncps_nar_prefetches_total')).toBe(0);
+      started({});
       await settle();
-      expect(f.downloader.downloadFor).not.toHaveBeenCalled();
-      expect(held.release).toHaveBeenCalledTimes(1);
-      expect(await counted('ncps_nar_prefetches_total', { result: 'already_stored' })).toBe(1);
+      expect(await counted('ncps_nar_prefetches_total', { result: 'started' })).toBe(1);
+      expect(await counted('ncps_nar_prefetches_total')).toBe(1);
     });
 
     it.each([
-      ['the storage cannot be asked', (x: Fakes) => x.storage.head.mockRejectedValue(new Error('s3 is down'))],
-      [
-        'the download cannot start',
-        (x: Fakes) =>
-          x.downloader.downloadFor.mockImplementation(() => {
-            throw new Error('s3 is down');
-          }),
-      ],
-    ])('gives its slot back and says so when %s; the answer stands', async (_case, breakIt) => {
+      ['already_stored', { foundInStorage: true, state: 'done' as const }],
+      ['failed', { state: 'failed' as const }],
+    ])('counts %s when its download says so before its first byte', async (result, outcome) => {
+      f.slots.acquire.mockResolvedValue(slot());
+      const { download, settle: known } = pending();
+      f.downloader.downloadFor.mockReturnValue({ download, joined: false });
+      await sut.fetch(HASH);
+      known(outcome);
+      await settle();
+      expect(await counted('ncps_nar_prefetches_total', { result })).toBe(1);
+      expect(await counted('ncps_nar_prefetches_total')).toBe(1);
+    });
+
+    it('gives its slot back and says so when the download cannot start; the answer stands', async () => {
       const held = slot();
       f.slots.acquire.mockResolvedValue(held);
-      breakIt(f);
+      f.downloader.downloadFor.mockImplementation(() => {
+        throw new Error('s3 is down');
+      });
       await expect(sut.fetch(HASH)).resolves.toMatchObject({ hash: HASH });
       await settle();
       expect(held.release).toHaveBeenCalledTimes(1);

@@ -6,9 +6,9 @@ import { Clock } from 'src/common/clock';
 import { NarInfoRepository, NewNarInfo } from 'src/database';
 import { LockPort, downloadNarInfoKey } from 'src/locking';
 import { SigningKeyService } from 'src/signing';
-import { StoragePort } from 'src/storage';
 import { UpstreamService } from 'src/upstream';
 import { CacheMetrics } from './cache.metrics';
+import { Download } from './download/download';
 import { NarDownloader } from './download/nar-downloader.service';
 import { DownloadSlots } from './download/download-slots';
 import { narKeyFor } from './nar-key';
@@ -36,7 +36,6 @@ export class NarInfoFetcher {
     private readonly narInfos: NarInfoRepository,
     private readonly upstream: UpstreamService,
     private readonly signing: SigningKeyService,
-    private readonly storage: StoragePort,
     private readonly downloader: NarDownloader,
     private readonly slots: DownloadSlots,
     private readonly negatives: NegativeNarInfos,
@@ -127,7 +126,11 @@ export class NarInfoFetcher {
   /**
    * Waits for a prefetch slot before the download exists, so a client asking for this NAR meanwhile
    * starts its own download at client priority instead of queueing behind prefetches; the prefetch
-   * then joins it (and gives its slot back). A dropped prefetch does nothing.
+   * then joins it (and gives its slot back). A dropped prefetch does nothing. Storage is not asked
+   * here: the download checks it under its lock anyway, and a client that comes for the NAR while
+   * the upstream is being asked finds the download registered and joins it, one storage lookup (a
+   * round trip through the file system's thread pool, or to S3) sooner. The result is counted once
+   * the download knows it: stored already, failed before its first byte, or started (or joined).
    */
   private async prefetch(row: NewNarInfo): Promise<void> {
     const slot = await this.slots.acquire('prefetch');
@@ -136,17 +139,16 @@ export class NarInfoFetcher {
       this.logger.debug({ hash: row.hash }, 'NAR prefetch dropped: too many downloads waiting');
       return;
     }
+    let download: Download;
     try {
-      if (await this.storage.head(row.url)) {
-        this.metrics.prefetch('already_stored');
-        return slot.release();
-      }
-      this.downloader.downloadFor(row, slot);
-      this.metrics.prefetch('started');
+      download = this.downloader.downloadFor(row, slot).download;
     } catch (e) {
       this.metrics.prefetch('failed');
       slot.release();
       this.logger.warn({ hash: row.hash, err: (e as Error).message }, 'NAR prefetch did not start');
+      return;
     }
+    await download.ready;
+    this.metrics.prefetch(download.foundInStorage ? 'already_stored' : download.state === 'failed' ? 'failed' : 'started');
   }
 }

@@ -57,7 +57,7 @@ export class Download extends EventEmitter {
   /** Resolves once readers can start: bytes are arriving, the file is in storage, or it failed. */
   readonly ready: Promise<void>;
   private markReady!: () => void;
-  /** True once `run` began: the object was not in storage then. */
+  /** True once storage was found without the object (see notInStorage), at the latest when `run` began. */
   private started = false;
   private readers = 0;
   private ended = false;
@@ -89,6 +89,15 @@ export class Download extends EventEmitter {
   /** Bytes are being fetched, or verified and being committed: the object was not in storage when it began. */
   get fetching(): boolean {
     return this.started && this.state !== 'done' && this.state !== 'failed';
+  }
+
+  /**
+   * Storage was checked under the download lock and does not hold the object: from now on the
+   * download is `fetching`, so a client asking for the object joins it and waits for `ready` instead
+   * of looking in storage itself while the upstream is still being asked.
+   */
+  notInStorage(): void {
+    this.started = true;
   }
 
   /** Nothing to fetch: the object is in storage (stored meanwhile by another instance). */

@@ -181,6 +181,26 @@ describe('NarDownloader', () => {
     );
   });
 
+  it('counts as fetching once storage was found without the NAR, before the upstream answers', async () => {
+    let answer!: (response: { body: Readable }) => void;
+    f.upstream.fetchNar.mockReturnValue(new Promise((resolve) => (answer = resolve)));
+    let stored!: (found: null) => void;
+    f.storage.head.mockReturnValueOnce(new Promise((resolve) => (stored = resolve)));
+
+    const { download } = sut.downloadFor(row());
+    await new Promise(setImmediate);
+    expect(f.storage.head).toHaveBeenCalledTimes(1);
+    expect(download.fetching).toBe(false);
+    stored(null);
+    await new Promise(setImmediate);
+    expect(f.upstream.fetchNar).toHaveBeenCalledTimes(1);
+    // Clients join it from here (NarService skips its storage lookup), waiting for the first bytes.
+    expect(download.fetching).toBe(true);
+    answer({ body: Readable.from([path.nar]) });
+    await settled(download);
+    expect(download.state).toBe('done');
+  });
+
   it('fetches nothing when the NAR is in storage by the time the lock is held', async () => {
     f.storage.head.mockResolvedValue({ key: path.info.url, size: path.nar.length });
 

@@ -89,6 +89,7 @@ export class NarDownloader {
           this.locks.withLock(downloadNarKey(hash), ttl, async () => {
             // Re-check under the lock: another instance may have stored it while we waited.
             if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
+            download.notInStorage();
             // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a
             // miss, and counted beside the fetch rather than before it (a client waits for the first byte).
             void this.narFiles.findByKey(narinfo.url).then(
