@@ -34,6 +34,17 @@ describe('NarInfoTexts', () => {
     expect(calls()).toBe(1);
   });
 
+  it('keeps a copy of the row it rendered, not the object the lookup made', () => {
+    // Holding on to the lookup's objects would make V8 allocate every hit's row in the old generation.
+    const sut = new NarInfoTexts(10);
+    const { render, calls } = counter();
+    const read = row();
+    const first = sut.bytesFor('a', read, render);
+    read.sigs = 'other-key:AAAA';
+    expect(sut.bytesFor('a', row(), render)).toBe(first);
+    expect(calls()).toBe(1);
+  });
+
   /** `value` changed: another string, number or boolean, or a value where there was none. */
   const changed = (value: unknown): unknown =>
     typeof value === 'string' ? `${value}x` : typeof value === 'number' ? value + 1 : typeof value === 'boolean' ? !value : 'x';
