@@ -210,6 +210,8 @@ describe('NarDownloader', () => {
     expect(download).toMatchObject({ state: 'done', foundInStorage: true });
     expect(f.upstream.fetchNar).not.toHaveBeenCalled();
     expect(f.storage.putFile).not.toHaveBeenCalled();
+    // Nothing was fetched: no download counted as started.
+    expect(await counter('ncps_nar_downloads_total')).toEqual(expect.arrayContaining(['ncps_nar_downloads_total{result="started"} 0']));
   });
 
   it('fetches again a NAR whose row exists but whose object storage lost, and counts it', async () => {

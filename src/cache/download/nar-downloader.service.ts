@@ -73,8 +73,10 @@ export class NarDownloader {
       () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes), this.hashing),
       (download) => this.run(download, narinfo, slot),
     );
-    if (found.joined) slot?.release();
-    this.metrics.download(found.joined ? 'joined' : 'started');
+    if (found.joined) {
+      slot?.release();
+      this.metrics.download('joined');
+    }
     return found;
   }
 
@@ -90,6 +92,7 @@ export class NarDownloader {
             // Re-check under the lock: another instance may have stored it while we waited.
             if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
             download.notInStorage();
+            this.metrics.download('started');
             // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a
             // miss, and counted beside the fetch rather than before it (a client waits for the first byte).
             void this.narFiles.findByKey(narinfo.url).then(
