@@ -386,20 +386,32 @@ describe('NarInfoFetcher', () => {
       return { download, settle };
     };
 
-    it('downloads the NAR in the slot it got, without asking storage first, and counts it once started', async () => {
+    it('downloads the NAR in the slot it got, without asking storage first, as fresh from the upstream, and counts it once started', async () => {
       const held = slot();
       f.slots.acquire.mockResolvedValue(held);
       const { download, settle: started } = pending();
       f.downloader.downloadFor.mockReturnValue({ download, joined: false });
       const row = await sut.fetch(HASH);
       await settle();
-      expect(f.downloader.downloadFor).toHaveBeenCalledWith(row, held);
+      expect(f.downloader.downloadFor).toHaveBeenCalledWith(row, held, { fresh: true });
       expect(held.release).not.toHaveBeenCalled(); // the download releases it
       expect(await counted('ncps_nar_prefetches_total')).toBe(0);
       started({});
       await settle();
       expect(await counted('ncps_nar_prefetches_total', { result: 'started' })).toBe(1);
       expect(await counted('ncps_nar_prefetches_total')).toBe(1);
+    });
+
+    it('does not call a row the lock found stored fresh: its NAR may be stored too', async () => {
+      const held = slot();
+      f.slots.acquire.mockResolvedValue(held);
+      f.downloader.downloadFor.mockReturnValue({ download: pending().download, joined: false });
+      const stored: NarInfoEntity = { id: 9, ...rowFromNarInfo(HASH, { ...upstreamAnswer().info, url: 'nar/stored.nar.xz' }, { now: 1 }) };
+      f.narInfos.rows.set(HASH, stored);
+      await sut.fetch(HASH);
+      await settle();
+      expect(f.upstream.lookupNarInfo).not.toHaveBeenCalled();
+      expect(f.downloader.downloadFor).toHaveBeenCalledWith(stored, held, { fresh: false });
     });
 
     it.each([

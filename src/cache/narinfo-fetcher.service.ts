@@ -66,6 +66,8 @@ export class NarInfoFetcher {
 
   private async fetchOnce(hash: string): Promise<NewNarInfo | null> {
     let answer!: (row: NewNarInfo | null) => void;
+    /** The row built from the upstream's answer, unless the lock's check found one stored. */
+    let fetchedHere: NewNarInfo | undefined;
     const answered = new Promise<NewNarInfo | null>((resolve) => (answer = resolve));
     const locked = this.locks.withLock(downloadNarInfoKey(hash), this.config.lock.downloadTtlMs, async () => {
       // Both asked at once (one round trip, or one turn of SQLite's batched lookups): the common
@@ -98,6 +100,7 @@ export class NarInfoFetcher {
       const forget = this.downloader.expectRow(fetched);
       // Logged before the answer, while the request's log context (and its id) is still open.
       this.logger.log({ hash, upstream: found.upstream.url }, 'narinfo fetched from upstream');
+      fetchedHere = fetched;
       answer(fetched);
       // The answer goes out before the insert: SQLite writes (and syncs) on the event loop itself.
       await setImmediate();
@@ -119,7 +122,7 @@ export class NarInfoFetcher {
     // A failure before the answer is thrown by the race; after it, the insert's is logged above.
     locked.catch(() => undefined);
     const row = await Promise.race([answered, locked]);
-    if (row) void this.prefetch(row);
+    if (row) void this.prefetch(row, row === fetchedHere);
     return row;
   }
 
@@ -131,8 +134,10 @@ export class NarInfoFetcher {
    * the upstream is being asked finds the download registered and joins it, one storage lookup (a
    * round trip through the file system's thread pool, or to S3) sooner. The result is counted once
    * the download knows it: stored already, failed before its first byte, or started (or joined).
+   * A narinfo just `fetched` from the upstream has its NAR asked for beside that check (see
+   * NarDownloader.downloadFor).
    */
-  private async prefetch(row: NewNarInfo): Promise<void> {
+  private async prefetch(row: NewNarInfo, fetched: boolean): Promise<void> {
     const slot = await this.slots.acquire('prefetch');
     if (!slot) {
       this.metrics.prefetch('dropped');
@@ -141,7 +146,7 @@ export class NarInfoFetcher {
     }
     let download: Download;
     try {
-      download = this.downloader.downloadFor(row, slot).download;
+      download = this.downloader.downloadFor(row, slot, { fresh: fetched }).download;
     } catch (e) {
       this.metrics.prefetch('failed');
       slot.release();

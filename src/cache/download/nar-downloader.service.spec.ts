@@ -214,6 +214,54 @@ describe('NarDownloader', () => {
     expect(await counter('ncps_nar_downloads_total')).toEqual(expect.arrayContaining(['ncps_nar_downloads_total{result="started"} 0']));
   });
 
+  describe('a NAR whose narinfo was fetched just now (fresh)', () => {
+    it('is asked of the upstream while storage is being checked, and streamed once storage said no', async () => {
+      let stored!: (found: null) => void;
+      f.storage.head.mockReturnValueOnce(new Promise((resolve) => (stored = resolve)));
+      f.upstream.fetchNar.mockResolvedValue({ body: chunks(path.nar), contentLength: path.nar.length });
+
+      const { download } = sut.downloadFor(row(), undefined, { fresh: true });
+      await new Promise(setImmediate);
+      expect(f.upstream.fetchNar).toHaveBeenCalledTimes(1);
+      expect(download.fetching).toBe(false);
+      stored(null);
+      await settled(download);
+
+      expect(download.state).toBe('done');
+      expect(f.upstream.fetchNar).toHaveBeenCalledTimes(1);
+      expect(f.storage.committed.get(path.info.url)?.equals(path.nar)).toBe(true);
+      expect(await counter('ncps_nar_downloads_total')).toContain('ncps_nar_downloads_total{result="started"} 1');
+    });
+
+    it('drops the response unread when storage has the NAR after all, and stores nothing', async () => {
+      f.storage.head.mockResolvedValue({ key: path.info.url, size: path.nar.length });
+      const body = new Readable({ read: () => undefined });
+      f.upstream.fetchNar.mockResolvedValue({ body, contentLength: path.nar.length });
+
+      const { download } = sut.downloadFor(row(), undefined, { fresh: true });
+      await settled(download);
+      await until('the response dropped', () => body.destroyed);
+
+      expect(download).toMatchObject({ state: 'done', foundInStorage: true });
+      expect(f.storage.putFile).not.toHaveBeenCalled();
+      expect(await counter('ncps_nar_downloads_total')).toEqual(expect.arrayContaining(['ncps_nar_downloads_total{result="started"} 0']));
+    });
+
+    it('drops the response when storage cannot be asked, and fails the download', async () => {
+      f.storage.head.mockRejectedValue(new Error('s3 is down'));
+      const body = new Readable({ read: () => undefined });
+      f.upstream.fetchNar.mockResolvedValue({ body });
+
+      const { download } = sut.downloadFor(row(), undefined, { fresh: true });
+      await settled(download);
+      await until('the response dropped', () => body.destroyed);
+
+      expect(download.state).toBe('failed');
+      expect(download.error?.message).toBe('s3 is down');
+      expect(f.storage.putFile).not.toHaveBeenCalled();
+    });
+  });
+
   it('fetches again a NAR whose row exists but whose object storage lost, and counts it', async () => {
     f.narFiles.findByKey.mockResolvedValue({
       id: 1,

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
@@ -66,12 +67,14 @@ export class NarDownloader {
    * The running download of `narinfo`'s NAR, started if none runs here yet. A new download waits for
    * a client slot (see DownloadSlots) unless the caller already holds one (`slot`, a prefetch's),
    * which it then uses; a slot given for a download that was already running is released at once.
+   * `fresh`: the narinfo was fetched from its upstream just now, so its NAR is almost surely not
+   * stored, and the upstream is asked for it beside the storage check instead of after it (see run).
    */
-  downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot): { download: Download; joined: boolean } {
+  downloadFor(narinfo: NewNarInfo, slot?: DownloadSlot, { fresh = false } = {}): { download: Download; joined: boolean } {
     const found = this.registry.getOrStart(
       narinfo.url,
       () => new Download(narinfo.url, this.tempFiles.next(), expectationsOf(narinfo, this.config.cache.maxNarSizeBytes), this.hashing),
-      (download) => this.run(download, narinfo, slot),
+      (download) => this.run(download, narinfo, slot, fresh),
     );
     if (found.joined) {
       slot?.release();
@@ -80,7 +83,15 @@ export class NarDownloader {
     return found;
   }
 
-  private async run(download: Download, narinfo: NewNarInfo, given?: DownloadSlot): Promise<void> {
+  /**
+   * The download itself, under the NAR's lock. Storage is checked first: another instance may have
+   * stored the NAR while this one waited. For a `fresh` narinfo the upstream request goes out at the
+   * same time, so the first byte does not wait for the storage round trip (a stat through the
+   * thread pool, or a request to S3); should storage have the NAR after all, the response is dropped
+   * unread. Any other download asks the upstream only once storage said no: a client of a NAR that
+   * is stored, or being stored by another instance, costs the upstream nothing.
+   */
+  private async run(download: Download, narinfo: NewNarInfo, given: DownloadSlot | undefined, fresh: boolean): Promise<void> {
     const hash = narKeyHash(narinfo.url);
     const slot = given ?? (await this.slots.acquire('client'));
     try {
@@ -89,32 +100,41 @@ export class NarDownloader {
         'nar.download',
         () =>
           this.locks.withLock(downloadNarKey(hash), ttl, async () => {
-            // Re-check under the lock: another instance may have stored it while we waited.
-            if (await this.storage.head(narinfo.url)) return download.completeFromStorage();
-            download.notInStorage();
-            this.metrics.download('started');
-            // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a
-            // miss, and counted beside the fetch rather than before it (a client waits for the first byte).
-            void this.narFiles.findByKey(narinfo.url).then(
-              (row) => row && this.metrics.storedObjectMissing(),
-              () => undefined,
-            );
-            if (!narinfo.upstreamUrl || !narinfo.upstreamNarUrl) throw new Error('NAR has no known upstream');
-            const { upstreamUrl, upstreamNarUrl } = narinfo;
-            const started = this.clock.now();
-            await this.announced(narinfo.url, async () => {
-              const { body, contentLength } = await this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
-              download.expectedSize ??= contentLength;
-              await download.run(
-                body,
-                (path, size) => {
-                  const traced = { 'ncps.nar.key': narinfo.url, 'ncps.nar.bytes': size };
-                  return this.tracing.span('storage.commit', () => this.commit(narinfo, path, size), traced);
-                },
-                (bytes) => this.metrics.fetched(bytes),
+            const early = fresh ? this.fetchNar(narinfo) : undefined;
+            early?.catch(() => undefined);
+            try {
+              if (await this.storage.head(narinfo.url)) {
+                void dropResponse(early);
+                return download.completeFromStorage();
+              }
+              download.notInStorage();
+              this.metrics.download('started');
+              // A row without its object: storage lost it (deleted by hand, restored apart). Fetched again as a
+              // miss, and counted beside the fetch rather than before it (a client waits for the first byte).
+              void this.narFiles.findByKey(narinfo.url).then(
+                (row) => row && this.metrics.storedObjectMissing(),
+                () => undefined,
               );
-            });
-            this.logger.log({ hash, bytes: download.written, duration_ms: this.clock.now() - started }, 'NAR downloaded');
+              upstreamOf(narinfo); // an upload's NAR: fails here, before anything is announced
+              const started = this.clock.now();
+              await this.announced(narinfo.url, async () => {
+                const { body, contentLength } = await (early ?? this.fetchNar(narinfo));
+                download.expectedSize ??= contentLength;
+                await download.run(
+                  body,
+                  (path, size) => {
+                    const traced = { 'ncps.nar.key': narinfo.url, 'ncps.nar.bytes': size };
+                    return this.tracing.span('storage.commit', () => this.commit(narinfo, path, size), traced);
+                  },
+                  (bytes) => this.metrics.fetched(bytes),
+                );
+              });
+              this.logger.log({ hash, bytes: download.written, duration_ms: this.clock.now() - started }, 'NAR downloaded');
+            } catch (e) {
+              // A response asked for early and never taken (storage or the announcement failed) is dropped.
+              void dropResponse(early);
+              throw e;
+            }
           }),
         { 'ncps.nar.key': narinfo.url },
       );
@@ -125,6 +145,12 @@ export class NarDownloader {
     } finally {
       slot.release();
     }
+  }
+
+  /** The upstream's response for the NAR of `narinfo` (its body not read yet). */
+  private async fetchNar(narinfo: NewNarInfo): Promise<{ body: Readable; contentLength?: number }> {
+    const { upstreamUrl, upstreamNarUrl } = upstreamOf(narinfo);
+    return this.upstream.fetchNar(upstreamNarUrl, { url: upstreamUrl });
   }
 
   /**
@@ -171,6 +197,19 @@ export class NarDownloader {
     }
     this.logger.debug({ key: narinfo.url, bytes: size, duration_ms: this.clock.now() - started }, 'NAR committed to storage');
   }
+}
+
+/** Where the NAR of `narinfo` comes from; an uploaded one has no upstream. */
+function upstreamOf(narinfo: NewNarInfo): { upstreamUrl: string; upstreamNarUrl: string } {
+  const { upstreamUrl, upstreamNarUrl } = narinfo;
+  if (!upstreamUrl || !upstreamNarUrl) throw new Error('NAR has no known upstream');
+  return { upstreamUrl, upstreamNarUrl };
+}
+
+/** Drops a response asked for too early (the NAR turned out to be stored): its body is never read. */
+async function dropResponse(response: Promise<{ body: Readable }> | undefined): Promise<void> {
+  const answered = await response?.catch(() => undefined);
+  answered?.body.destroy();
 }
 
 /**
