@@ -122,7 +122,10 @@ export class NarInfoFetcher {
     // A failure before the answer is thrown by the race; after it, the insert's is logged above.
     locked.catch(() => undefined);
     const row = await Promise.race([answered, locked]);
-    if (row) void this.prefetch(row, row === fetchedHere);
+    // Once the answer went out (its writing takes no I/O wait, only this turn's promise callbacks):
+    // the client needs the narinfo before it can ask for the NAR, and the upstream request would
+    // delay it.
+    if (row) process.nextTick(() => void this.prefetch(row, row === fetchedHere));
     return row;
   }
 

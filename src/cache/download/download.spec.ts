@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
-import { tempFileIn } from './temp-files';
+import { TempFile, tempFileIn } from './temp-files';
 import { Hashing, NodeHashing } from './hashing';
 import { Download, IntegrityError, SizeLimitError } from './download';
 import { tailDownload } from './tail-reader';
@@ -56,6 +56,32 @@ describe('Download with tailing readers', () => {
     expect(b.equals(data.subarray(1000, 2000))).toBe(true);
     expect(committed?.equals(data)).toBe(true);
     expect(await removedSoon(sut.path)).toBe(true);
+  });
+
+  it('hands readers the first bytes while its temp file is still being created', async () => {
+    const real = tempFileIn(dir);
+    let created!: () => void;
+    const creating = new Promise<void>((resolve) => (created = resolve));
+    const slowDisk: TempFile = {
+      ...real,
+      path: real.path,
+      create: () => {
+        const writer = real.create();
+        return { writeAt: async (chunks, position) => creating.then(() => writer.writeAt(chunks, position)), close: () => writer.close() };
+      },
+    };
+    const sut = new Download('nar/slow.nar', slowDisk, { size: data.length, sha256: sha }, hashing);
+    const source = new PassThrough();
+    const run = sut.run(source, async () => undefined);
+    const reader = tailDownload(sut);
+    const first = new Promise<Buffer>((resolve) => reader.once('data', resolve));
+    source.write(data.subarray(0, 1000));
+    expect((await first).equals(data.subarray(0, 999))).toBe(true);
+    expect(sut.written).toBe(0);
+    created();
+    source.end(data.subarray(1000));
+    await run;
+    expect(sut.written).toBe(data.length);
   });
 
   it('a reader attaching after the end is served from the file until it is released', async () => {

@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { close, mkdirSync, openSync, writev } from 'node:fs';
-import { FileHandle, open, rm } from 'node:fs/promises';
+import { close, open as openFd, writev } from 'node:fs';
+import { FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NCPS_CONFIG } from 'src/config/config.module';
 import { NcpsConfig } from 'src/config/config';
 
+const openAsync = promisify(openFd);
 const writevAsync = promisify(writev);
 const closeAsync = promisify(close);
 
@@ -20,8 +21,10 @@ export interface TempWriter {
 export interface TempFile {
   readonly path: string;
   /**
-   * Creates the file (it must not exist) and returns its writer. Synchronous, so that the caller can
-   * start listening to its source in the same turn of the event loop.
+   * Starts creating the file (it must not exist) and returns its writer at once, so that the caller
+   * can start listening to its source in the same turn of the event loop, and hand the first bytes
+   * to its readers without waiting for the file system. Writes wait for the file; a failure to
+   * create it is the first write's (and close's) error.
    */
   create(): TempWriter;
   /** Opens it for a reader tailing it (see tail-reader). */
@@ -53,14 +56,26 @@ export function tempFileIn(dir: string): TempFile {
   return {
     path,
     create() {
-      mkdirSync(join(path, '..'), { recursive: true });
-      const fd = openSync(path, 'wx');
+      const created = createExclusive(path);
+      // Seen by the first write or the close; not an unhandled rejection meanwhile.
+      created.catch(() => undefined);
       return {
-        writeAt: async (chunks, position) => void (await writevAsync(fd, chunks, position)),
-        close: () => closeAsync(fd),
+        writeAt: async (chunks, position) => void (await writevAsync(await created, chunks, position)),
+        close: async () => closeAsync(await created),
       };
     },
     openForReading: () => open(path, 'r'),
     remove: () => rm(path, { force: true }),
   };
+}
+
+/** Opens a new file at `path` for writing; its directory is created only when it is missing (removed since the start, say). */
+async function createExclusive(path: string): Promise<number> {
+  try {
+    return await openAsync(path, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await mkdir(join(path, '..'), { recursive: true });
+    return openAsync(path, 'wx');
+  }
 }
