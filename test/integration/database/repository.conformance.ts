@@ -212,6 +212,25 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         expect((await narinfos.findByHash(c.hash))?.lastAccessedAt).toBe(5000);
       });
 
+      it('touch writes the hashes of one time together, only forward, whatever their number', async () => {
+        const rows = Array.from({ length: 1500 }, (_, i) => narinfo({ lastAccessedAt: i % 3 === 0 ? 9000 : 100 }));
+        await narinfos.insertManyIfAbsent(rows);
+        const times = new Map(rows.map((r) => [r.hash, 5000] as const));
+        times.set(randomHash(), 5000);
+        const [odd] = rows;
+        times.set(odd.hash, 7000);
+
+        await narinfos.touch(times);
+
+        const expected = (i: number) => (i === 0 ? 9000 : i % 3 === 0 ? 9000 : 5000);
+        for (const [i, r] of rows.entries()) {
+          if (i % 50 !== 0 && i > 10) continue;
+          expect([i, (await narinfos.findByHash(r.hash))?.lastAccessedAt]).toEqual([i, expected(i)]);
+        }
+        const candidates = await narinfos.findLeastRecentlyUsed(2000);
+        expect(candidates.filter((c) => c.lastAccessedAt === 5000)).toHaveLength(1000);
+      });
+
       it('touches 100 000 hashes at once within the driver parameter limits', async () => {
         const rows = Array.from({ length: 50 }, () => narinfo({ lastAccessedAt: 1 }));
         await narinfos.insertManyIfAbsent(rows);
