@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { batches } from './batches';
 import { rowsPerStatement } from './dialect';
 import { SqlRunner } from './sql-runner';
@@ -9,6 +10,11 @@ const MIN_KEYS_PER_TIME = 8;
  * every row it updates: the cost grows with the square of the batch, so the batch stays small.
  */
 const KEYS_PER_CASE = 100;
+/**
+ * better-sqlite3 runs each statement on the event loop itself (a 1 000-row UPDATE takes milliseconds,
+ * every request waiting): there, statements are smaller and a turn of the loop passes between them.
+ */
+const SQLITE_KEYS_PER_STATEMENT = 200;
 
 /**
  * Sets `last_accessed_at` of many rows in a few statements. Times only move forward (an instance
@@ -26,17 +32,24 @@ export async function touchRows(sql: SqlRunner, table: string, keyColumn: string
     if (keys) keys.push(key);
     else byTime.set(time, [key]);
   }
+  const sqlite = sql.dialect === 'sqlite';
+  const statements: (() => Promise<void>)[] = [];
   const scattered: [string, number][] = [];
   for (const [time, keys] of [...byTime].sort(([a], [b]) => a - b)) {
     if (keys.length < MIN_KEYS_PER_TIME) {
       for (const key of keys) scattered.push([key, time]);
       continue;
     }
-    for (const batch of batches(keys.sort(byKey), rowsPerStatement(sql.dialect, 1) - 2)) await touchAt(sql, table, keyColumn, time, batch);
+    const perStatement = sqlite ? SQLITE_KEYS_PER_STATEMENT : rowsPerStatement(sql.dialect, 1) - 2;
+    for (const batch of batches(keys.sort(byKey), perStatement)) statements.push(() => touchAt(sql, table, keyColumn, time, batch));
   }
   scattered.sort(([a], [b]) => byKey(a, b));
   for (const batch of batches(scattered, Math.min(KEYS_PER_CASE, rowsPerStatement(sql.dialect, 3)))) {
-    await touchEach(sql, table, keyColumn, batch);
+    statements.push(() => touchEach(sql, table, keyColumn, batch));
+  }
+  for (const [i, statement] of statements.entries()) {
+    if (sqlite && i > 0) await nextTurn();
+    await statement();
   }
 }
 

@@ -215,7 +215,7 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
       it('touch writes the hashes of one time together, only forward, whatever their number', async () => {
         const rows = Array.from({ length: 1500 }, (_, i) => narinfo({ lastAccessedAt: i % 3 === 0 ? 9000 : 100 }));
         await narinfos.insertManyIfAbsent(rows);
-        const times = new Map(rows.map((r) => [r.hash, 5000] as const));
+        const times = new Map<string, number>(rows.map((r) => [r.hash, 5000]));
         times.set(randomHash(), 5000);
         const [odd] = rows;
         times.set(odd.hash, 7000);
