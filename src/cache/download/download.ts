@@ -92,9 +92,10 @@ export class Download extends EventEmitter {
   }
 
   /**
-   * Storage was checked under the download lock and does not hold the object: from now on the
-   * download is `fetching`, so a client asking for the object joins it and waits for `ready` instead
-   * of looking in storage itself while the upstream is still being asked.
+   * Storage was checked under the download lock and does not hold the object (or, for a narinfo
+   * fetched just now, is presumed not to, see NarDownloader.run): from now on the download is
+   * `fetching`, so a client asking for the object joins it and waits for `ready` instead of looking
+   * in storage itself while the upstream is still being asked.
    */
   notInStorage(): void {
     this.started = true;

@@ -87,8 +87,9 @@ export class NarDownloader {
    * The download itself, under the NAR's lock. Storage is checked first: another instance may have
    * stored the NAR while this one waited. For a `fresh` narinfo the upstream request goes out at the
    * same time, so the first byte does not wait for the storage round trip (a stat through the
-   * thread pool, or a request to S3); should storage have the NAR after all, the response is dropped
-   * unread. Any other download asks the upstream only once storage said no: a client of a NAR that
+   * thread pool, or a request to S3), and the download counts as fetching at once, so that clients
+   * join it rather than ask storage too; should storage have the NAR after all, the response is
+   * dropped unread and the clients read the stored NAR. Any other download asks the upstream only once storage said no: a client of a NAR that
    * is stored, or being stored by another instance, costs the upstream nothing.
    */
   private async run(download: Download, narinfo: NewNarInfo, given: DownloadSlot | undefined, fresh: boolean): Promise<void> {
@@ -102,6 +103,9 @@ export class NarDownloader {
           this.locks.withLock(downloadNarKey(hash), ttl, async () => {
             const early = fresh ? this.fetchNar(narinfo) : undefined;
             early?.catch(() => undefined);
+            // Presumed absent: a client asking meanwhile joins the download instead of asking storage
+            // itself (it still reads storage should the check below find the NAR after all).
+            if (early) download.notInStorage();
             try {
               if (await this.storage.head(narinfo.url)) {
                 void dropResponse(early);
