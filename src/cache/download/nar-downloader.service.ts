@@ -89,8 +89,9 @@ export class NarDownloader {
    * same time, so the first byte does not wait for the storage round trip (a stat through the
    * thread pool, or a request to S3), and the download counts as fetching at once, so that clients
    * join it rather than ask storage too; should storage have the NAR after all, the response is
-   * dropped unread and the clients read the stored NAR. Any other download asks the upstream only once storage said no: a client of a NAR that
-   * is stored, or being stored by another instance, costs the upstream nothing.
+   * dropped unread and the clients read the stored NAR. Any other download asks the upstream only
+   * once storage said no: a client of a NAR that is stored, or being stored by another instance,
+   * costs the upstream nothing.
    */
   private async run(download: Download, narinfo: NewNarInfo, given: DownloadSlot | undefined, fresh: boolean): Promise<void> {
     const hash = narKeyHash(narinfo.url);
