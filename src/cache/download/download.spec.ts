@@ -58,13 +58,12 @@ describe('Download with tailing readers', () => {
     expect(await removedSoon(sut.path)).toBe(true);
   });
 
-  it('hands readers the first bytes while its temp file is still being created', async () => {
+  it('hands readers the first bytes before any of them is written to the temp file', async () => {
     const real = tempFileIn(dir);
     let created!: () => void;
     const creating = new Promise<void>((resolve) => (created = resolve));
     const slowDisk: TempFile = {
       ...real,
-      path: real.path,
       create: () => {
         const writer = real.create();
         return { writeAt: async (chunks, position) => creating.then(() => writer.writeAt(chunks, position)), close: () => writer.close() };
