@@ -6,9 +6,9 @@
  *
  * Needs nginx (NCPS_BENCH_NGINX, default /usr/sbin/nginx), wrk, gcc and taskset. Everything listens on
  * 127.0.0.1 and lives in a temporary directory removed at the end. The servers (ncps, nginx) run pinned
- * to one CPU (NCPS_BENCH_SERVER_CPU, default 0), everything else — this process, the in-process
- * upstream, wrk, the splice client, s3rver — to another (NCPS_BENCH_CLIENT_CPU, default 1). Options,
- * all environment variables: see bench/README.md.
+ * to one CPU (NCPS_BENCH_SERVER_CPU, default 0), everything else — this process, the upstream (a
+ * child process), wrk, the splice client, s3rver — to another (NCPS_BENCH_CLIENT_CPU, default 1).
+ * Options, all environment variables: see bench/README.md.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import { formatPublicKey, nix32Encode } from 'src/nix';
 import { BACKEND_DESCRIPTIONS, BACKEND_NAMES, Backend, BackendName, prepareBackend } from './serving/backends';
 import { Child, freePort, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
 import { SpliceResult, buildSpliceClient, runSpliceClient } from './serving/splice-client';
+import { TimedClient } from './serving/timed-client';
 import { MissPath, Upstream, narInfo, sha256, storePathHash } from './serving/upstream';
 import { WrkResult, wrk } from './serving/wrk';
 
@@ -99,7 +100,7 @@ const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
 const sizeName = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : `${bytes / MiB} MiB`);
 
 // ---------------------------------------------------------------------------------------------
-// HTTP from this process: uploads, and the substituting client of the miss measurements.
+// HTTP from this process: uploads and checks (the miss measurements have their own client).
 
 const agent = new Agent({ keepAlive: true });
 
@@ -342,56 +343,67 @@ interface Substitution {
  * What a Nix client does for a path: GET its narinfo, then the NAR its URL names. Times from the
  * start to the whole narinfo, to the first NAR byte and to the last; the bytes are checked after.
  */
-async function substitute(base: string, path: MissPath, nar: Buffer): Promise<Substitution> {
+async function substitute(client: TimedClient, base: string, path: MissPath): Promise<Substitution> {
+  const ok = async (url: string, keep: 'text' | 'sha256') => {
+    const res = await client.get(url, keep);
+    if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${res.text.slice(0, 200)}`);
+    return res;
+  };
   const started = performance.now();
-  const narinfo = await expectOk('GET', `${base}/${path.hash}.narinfo`);
+  const narinfo = await ok(`${base}/${path.hash}.narinfo`, 'text');
   const narinfoMs = performance.now() - started;
-  const url = /^URL: (.*)$/m.exec(narinfo.body.toString())?.[1];
-  const res = await expectOk('GET', `${base}/${url}`);
-  if (!res.body.equals(nar)) throw new Error(`${base}/${url}: wrong NAR bytes (${res.body.length} of ${nar.length})`);
+  const url = /^URL: (.*)$/m.exec(narinfo.text)?.[1];
+  const res = await ok(`${base}/${url}`, 'sha256');
+  if (res.bytes !== path.size || nix32Encode(res.sha256!) !== path.narHash) {
+    throw new Error(`${base}/${url}: wrong NAR bytes (${res.bytes} of ${path.size}, or another hash)`);
+  }
   return { narinfoMs, firstByteMs: res.firstByteAt - started, wholeMs: res.endAt - started };
 }
 
 async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const size of MISS_SIZES) {
-    const ours: Substitution[] = [];
-    const theirs: Substitution[] = [];
-    // Straight from the upstream, then through ncps, path by path: both see the same machine load.
-    for (let i = 0; i < MISS_WARM_UP + MISSES; i++) {
-      const nar = randomBytes(size);
-      const path = upstream.addPath(`miss-${size}-${i}`, nar);
-      const direct = await substitute(upstream.url, path, nar);
-      const proxied = await substitute(ncps.url, path, nar);
-      upstream.forget(path);
-      if (i >= MISS_WARM_UP) {
-        theirs.push(direct);
-        ours.push(proxied);
+  const client = new TimedClient();
+  try {
+    for (const size of MISS_SIZES) {
+      const ours: Substitution[] = [];
+      const theirs: Substitution[] = [];
+      // Straight from the upstream, then through ncps, path by path: both see the same machine load.
+      for (let i = 0; i < MISS_WARM_UP + MISSES; i++) {
+        const path = await upstream.addRandomPath(`miss-${size}-${i}`, size);
+        const direct = await substitute(client, upstream.url, path);
+        const proxied = await substitute(client, ncps.url, path);
+        await upstream.forget(path);
+        if (i >= MISS_WARM_UP) {
+          theirs.push(direct);
+          ours.push(proxied);
+        }
+        await sleep(MISS_PAUSE_MS);
       }
-      await sleep(MISS_PAUSE_MS);
+      const figure = `${tag}miss, fresh ${sizeName(size)} NAR (median of ${MISSES})`;
+      const m = (list: Substitution[], key: keyof Substitution) => median(list.map((s) => s[key]));
+      rows.push(
+        {
+          figure: `${figure}: time to the whole NAR`,
+          ncps: ms(m(ours, 'wholeMs')),
+          reference: `upstream ${ms(m(theirs, 'wholeMs'))}`,
+          ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')),
+        },
+        {
+          figure: `${figure}: time to the narinfo`,
+          ncps: ms(m(ours, 'narinfoMs')),
+          reference: ms(m(theirs, 'narinfoMs')),
+          ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')),
+        },
+        {
+          figure: `${figure}: time to the first NAR byte`,
+          ncps: ms(m(ours, 'firstByteMs')),
+          reference: ms(m(theirs, 'firstByteMs')),
+          ratio: added(m(ours, 'firstByteMs'), m(theirs, 'firstByteMs')),
+        },
+      );
     }
-    const figure = `${tag}miss, fresh ${sizeName(size)} NAR (median of ${MISSES})`;
-    const m = (list: Substitution[], key: keyof Substitution) => median(list.map((s) => s[key]));
-    rows.push(
-      {
-        figure: `${figure}: time to the whole NAR`,
-        ncps: ms(m(ours, 'wholeMs')),
-        reference: `upstream ${ms(m(theirs, 'wholeMs'))}`,
-        ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')),
-      },
-      {
-        figure: `${figure}: time to the narinfo`,
-        ncps: ms(m(ours, 'narinfoMs')),
-        reference: ms(m(theirs, 'narinfoMs')),
-        ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')),
-      },
-      {
-        figure: `${figure}: time to the first NAR byte`,
-        ncps: ms(m(ours, 'firstByteMs')),
-        reference: ms(m(theirs, 'firstByteMs')),
-        ratio: added(m(ours, 'firstByteMs'), m(theirs, 'firstByteMs')),
-      },
-    );
+  } finally {
+    client.close();
   }
   return rows;
 }
@@ -403,7 +415,7 @@ async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<
  */
 async function memoryRows(dir: string, client: string, upstream: Upstream): Promise<Row[]> {
   const size = MEMORY_NAR_MIB * MiB;
-  const path = upstream.addGeneratedPath('memory', size);
+  const path = await upstream.addGeneratedPath('memory', size);
   const ncps = await startNcps(dir, upstream, 'ncps-memory', []);
   try {
     await sleep(IDLE_FIRST_SECONDS * 1000);
@@ -452,7 +464,7 @@ async function memoryRows(dir: string, client: string, upstream: Upstream): Prom
     ];
   } finally {
     await stop(ncps.process);
-    upstream.forget(path);
+    await upstream.forget(path);
   }
 }
 
@@ -464,7 +476,7 @@ async function main(): Promise<void> {
   // nginx's workers run as nobody when started by root: let them read the files.
   await chmod(dir, 0o755);
   const loadBefore = loadavg();
-  const upstream = new Upstream();
+  const upstream = new Upstream(CLIENT_CPU);
   const rows: Row[] = [];
   const hits = ONLY.has('narinfo') || ONLY.has('nar');
   let nginx: Server | undefined;

@@ -1,13 +1,16 @@
 /**
- * The upstream of the miss measurements: an in-process binary cache answering from memory, as fast as
- * Node can, plus one NAR generated on the fly (for the memory figure: never held whole anywhere).
+ * The upstream of the miss measurements: a binary cache answering from memory, as fast as Node can,
+ * plus one NAR generated on the fly (for the memory figure: never held whole anywhere). It runs in a
+ * child process of its own (upstream-server.ts) on the clients' CPU, as a real upstream is a process
+ * of its own: in the bench's process its sends would wait for the client's work and garbage
+ * collections, and the other way round. This side makes the paths (and signs them) and hands the
+ * child their files over HTTP (PUT, DELETE) before they are asked for.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { Server, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { NarInfo, SecretKey, generateKeyPair, nix32Encode, serializeNarInfo, signedOnlyBy } from 'src/nix';
+import { Child, freePort, startPinned, stop, waitUntilUp } from './processes';
 
 export const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 export const storePathHash = (): string => nix32Encode(randomBytes(20));
@@ -36,11 +39,19 @@ export function narInfo(
 
 const GENERATED_CHUNK = 1024 * 1024;
 
+/** Request headers that make a PUT register a generated file instead of storing its body. */
+export const GENERATE_SEED = 'x-generate-seed';
+export const GENERATE_SIZE = 'x-generate-size';
+/** POST `${RANDOM_NAR}?size=N`: the child makes N random bytes its NAR, answering their sha256 (hex). */
+export const RANDOM_NAR = '/_random-nar';
+
+export const narPathOf = (narHash: string): string => `/nar/${narHash}.nar`;
+
 /**
  * `size` pseudo-random bytes, the same on every call (AES-256-CTR over zeros, ~1 GB/s), in fresh
  * 1 MiB chunks: what an upstream sends, without ever being in memory as a whole.
  */
-function* generatedChunks(seed: string, size: number): Generator<Buffer> {
+export function* generatedChunks(seed: string, size: number): Generator<Buffer> {
   const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16));
   const zeros = Buffer.alloc(GENERATED_CHUNK);
   for (let sent = 0; sent < size; sent += GENERATED_CHUNK) yield cipher.update(zeros.subarray(0, Math.min(GENERATED_CHUNK, size - sent)));
@@ -55,68 +66,78 @@ export interface MissPath {
 
 export class Upstream {
   readonly key = generateKeyPair('bench-upstream-1');
-  private readonly files = new Map<string, Buffer>([
-    ['/nix-cache-info', Buffer.from('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n')],
-  ]);
-  private readonly generated = new Map<string, { seed: string; size: number }>();
-  private server?: Server;
+  private readonly control = new Agent({ keepAlive: true });
+  private child?: Child;
   url = '';
 
+  /** `cpu`: what the child is pinned to (taskset list). */
+  constructor(private readonly cpu: string) {}
+
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      const body = this.files.get(path);
-      if (body) {
-        res.writeHead(200, { 'content-length': body.length }).end(body);
-        return;
-      }
-      const generated = this.generated.get(path);
-      if (generated) {
-        res.writeHead(200, { 'content-length': generated.size });
-        Readable.from(generatedChunks(generated.seed, generated.size), { objectMode: false }).pipe(res);
-        return;
-      }
-      res.writeHead(404).end();
-    }).listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = startPinned(this.cpu, process.execPath, [join(__dirname, 'upstream-server.js'), String(port)]);
+    try {
+      await waitUntilUp(`${this.url}/nix-cache-info`, this.child);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    this.server?.close();
-  }
-
-  /** A fresh store path whose random NAR is held in memory until `forget`. */
-  addPath(name: string, nar: Buffer): MissPath {
-    const narHash = nix32Encode(sha256(nar));
-    const path = this.publish(name, narHash, nar.length);
-    this.files.set(path.narPath, nar);
-    return path;
+    if (this.child) await stop(this.child);
+    this.control.destroy();
   }
 
   /**
-   * A fresh store path whose NAR is generated as it is sent. Its hash takes one pass of the generator
-   * first (a few seconds per GiB).
+   * A fresh store path whose NAR, `size` random bytes, the upstream makes and holds in memory until
+   * `forget`: the bench's process never holds it (its garbage would be collected while it measures).
    */
-  addGeneratedPath(name: string, size: number): MissPath {
+  async addRandomPath(name: string, size: number): Promise<MissPath> {
+    const digest = Buffer.from(await this.send('POST', `${RANDOM_NAR}?size=${size}`), 'hex');
+    return this.publish(name, nix32Encode(digest), size);
+  }
+
+  /**
+   * A fresh store path whose NAR the upstream generates as it sends it. Its hash takes one pass of
+   * the generator here first (a few seconds per GiB).
+   */
+  async addGeneratedPath(name: string, size: number): Promise<MissPath> {
     const seed = `ncps-bench-${name}-${randomBytes(8).toString('hex')}`;
     const hash = createHash('sha256');
     for (const chunk of generatedChunks(seed, size)) hash.update(chunk);
-    const path = this.publish(name, nix32Encode(hash.digest()), size);
-    this.generated.set(path.narPath, { seed, size });
+    const path = await this.publish(name, nix32Encode(hash.digest()), size);
+    await this.send('PUT', path.narPath, undefined, { [GENERATE_SEED]: seed, [GENERATE_SIZE]: String(size) });
     return path;
   }
 
-  forget(path: MissPath): void {
-    this.files.delete(`/${path.hash}.narinfo`);
-    this.files.delete(path.narPath);
-    this.generated.delete(path.narPath);
+  async forget(path: MissPath): Promise<void> {
+    await this.send('DELETE', `/${path.hash}.narinfo`);
+    await this.send('DELETE', path.narPath);
   }
 
-  private publish(name: string, narHash: string, size: number): MissPath {
+  private async publish(name: string, narHash: string, size: number): Promise<MissPath> {
     const hash = storePathHash();
-    this.files.set(`/${hash}.narinfo`, Buffer.from(narInfo(this.key.secretKey, hash, name, { hash: narHash, size })));
-    return { hash, narPath: `/nar/${narHash}.nar`, narHash, size };
+    await this.send('PUT', `/${hash}.narinfo`, Buffer.from(narInfo(this.key.secretKey, hash, name, { hash: narHash, size })));
+    return { hash, narPath: narPathOf(narHash), narHash, size };
+  }
+
+  /** Resolves with the answer's body (text), once the child said 200 or 204. */
+  private send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${this.url}${path}`, { method, agent: this.control, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          res.statusCode === 200 || res.statusCode === 204
+            ? resolve(text)
+            : reject(new Error(`upstream ${method} ${path}: ${res.statusCode} ${text}`)),
+        );
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 }
