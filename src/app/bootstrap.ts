@@ -9,6 +9,7 @@ import { NcpsConfig } from 'src/config/config';
 import { AppModule } from './app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
 import { limitIdleClients } from './idle-clients';
+import { ServerSettings, frontDoorServer, hasBody } from 'src/net';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
@@ -16,12 +17,15 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   // return503OnClosing off: while draining, requests already on a connection are served, not refused.
   // skipMiddie: no Nest middleware is used (request logging is a Fastify hook, see LoggingModule), so
   // no request pays for running an empty middleware chain; adding one would fail loudly at start.
+  // serverFactory: the server answers the hottest reads at its front door, before Fastify (see HotRoutes).
   const adapter = new FastifyAdapter({
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 256 },
     genReqId: requestId,
     return503OnClosing: false,
     skipMiddie: true,
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void, options: unknown) =>
+      frontDoorServer(handler, options as ServerSettings, requestId),
   });
   const fastify = adapter.getInstance();
   echoRequestIds(fastify);
@@ -61,19 +65,11 @@ function streamBodies(fastify: FastifyInstance): void {
  */
 function closeAfterUnreadBody(fastify: FastifyInstance): void {
   fastify.addHook('onSend', (request, reply, payload, done) => {
+    // One without a body is not `complete` yet while its headers are being handled (Node marks it so
+    // just after): an answer given right away (a refused token) must not cost the client its connection.
     if (!request.raw.complete && hasBody(request.raw)) reply.header('connection', 'close');
     done(null, payload);
   });
-}
-
-/**
- * Whether the request announced a body. One without is not `complete` yet while its headers are
- * being handled (Node marks it so just after): an answer given right away (a refused token on a
- * route Fastify serves itself) must not cost the client its connection.
- */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**

@@ -6,6 +6,7 @@ import { NcpsConfig } from 'src/config/config';
 import { RequestContexts } from 'src/logging/request-logging';
 import { DomainErrorFilter } from './domain-error.filter';
 import { AccessTokens } from 'src/auth';
+import { FrontRoute, frontDoorOf } from 'src/net';
 
 /** Route parameters of the hot routes: the last path segment, as for the controllers' `:name`. */
 export type HotRequest = FastifyRequest<{ Params: { name: string } }>;
@@ -59,5 +60,31 @@ export class HotRoutes {
       handler(request, reply).catch((e: unknown) => fail(e, request, reply));
     };
     for (const url of urls) fastify.route({ method, url, handler: handle, config: { ownLogContext: true } });
+  }
+
+  /**
+   * Answers GET requests whose URL `match` turns into a key at the server's front door, before
+   * Fastify routes them (see FrontDoor): `answer` gives the body, or null to leave the request to the
+   * route `read` registered for `pattern`, which must exist. So does a request TokenGuard would
+   * refuse, or one `match` throws on: that route answers it (401, 400). Does nothing without a front
+   * door (a server the application did not make).
+   */
+  front(pattern: string, match: (url: string) => string | undefined, answer: FrontRoute['answer']): void {
+    const door = frontDoorOf(this.adapterHost.httpAdapter?.getInstance<FastifyInstance>()?.server);
+    if (!door) return;
+    const { tokens } = this;
+    door.route({
+      pattern,
+      take: (req) => {
+        if (req.method !== 'GET' || req.url === undefined) return undefined;
+        try {
+          tokens.check('GET', req.headers.authorization);
+          return match(req.url);
+        } catch {
+          return undefined;
+        }
+      },
+      answer,
+    });
   }
 }

@@ -12,10 +12,14 @@ const NARINFO_TYPE = 'text/x-nix-narinfo';
 /** Every narinfo route also answers under /upload/, where `nix copy --to http://host/upload` sends. */
 const NARINFO_URLS = ['/:name', '/upload/:name'];
 
+/** A file at the root, named plainly: what the front door takes (anything else is Fastify's to route and decode). */
+const ROOT_FILE = /^\/[^/?%]+$/;
+
 /**
  * GET and HEAD of narinfos: the hottest routes of a cache (a client asks for one per store path of a
- * closure), served by Fastify directly (see HotRoutes). A hit logs nothing; a miss, which fetches
- * from upstream, runs in the request's log context. PUT and DELETE stay in CacheController.
+ * closure), served by Fastify directly (see HotRoutes), and a GET hit even before Fastify, at the
+ * server's front door. A hit logs nothing; a miss, which fetches from upstream, runs in the
+ * request's log context. PUT and DELETE stay in CacheController.
  */
 @Injectable()
 export class NarInfoRoutes implements OnModuleInit {
@@ -27,6 +31,17 @@ export class NarInfoRoutes implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
+    // A hit at the root is answered at the front door; misses and everything else by the routes below.
+    this.hot.front(
+      '/:name',
+      (url) => (ROOT_FILE.test(url) ? narInfoHashOf(url.slice(1)) : undefined),
+      async (hash, res) => {
+        const body = await this.narInfos.storedNarInfo(hash);
+        if (!body) return null;
+        markServedSource(res, 'cache');
+        return { type: NARINFO_TYPE, body };
+      },
+    );
     // Other files at the root (`<hash>.ls`) are handed on here rather than routed by Fastify: a pattern
     // with a static ending is a regular expression its router would test before every narinfo.
     this.hot.read('GET', NARINFO_URLS, async (request, reply) => {

@@ -4,6 +4,7 @@ import { FastifyInstance } from 'fastify';
 import { Logger, PARAMS_PROVIDER_TOKEN, PinoLogger } from 'nestjs-pino';
 import pino from 'pino';
 import { NcpsConfig } from 'src/config/config';
+import { frontDoorOf } from 'src/net';
 import { Tracing } from 'src/telemetry';
 import { RequestLogOptions, loggerOptions } from './logger.options';
 import { RequestContexts, logRequests } from './request-logging';
@@ -23,7 +24,7 @@ class RequestLogging implements OnModuleInit {
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
-    if (fastify) logRequests(fastify, this.root, this.contexts, this.options);
+    if (fastify) logRequests(fastify, this.root, this.contexts, this.options, frontDoorOf(fastify.server));
   }
 }
 

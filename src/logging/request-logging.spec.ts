@@ -1,11 +1,12 @@
 import fastify, { FastifyInstance } from 'fastify';
-import { ServerResponse, request } from 'node:http';
+import { IncomingMessage, ServerResponse, request } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { storage } from 'nestjs-pino/storage';
 import pino from 'pino';
 import { buildConfig } from 'src/config/build-config';
 import { resolveOptions } from 'src/config/resolve';
+import { ServerSettings, frontDoorOf, frontDoorServer } from 'src/net';
 import { loggerOptions } from './logger.options';
 import { RequestContexts, logRequests } from './request-logging';
 
@@ -31,10 +32,21 @@ function serverAt(level: string): { server: FastifyInstance; lines: Line[] } {
       done();
     },
   });
-  const server = fastify({ genReqId: (req) => String(req.headers['x-request-id'] ?? 'generated') });
+  const requestId = (req: IncomingMessage) => String(req.headers['x-request-id'] ?? 'generated');
+  const server = fastify({
+    genReqId: requestId,
+    serverFactory: (handler, settings) => frontDoorServer(handler, settings as unknown as ServerSettings, requestId),
+  });
+  // Answered before Fastify, as narinfo hits are.
+  const door = frontDoorOf(server.server)!;
+  door.route({
+    pattern: '/front',
+    take: (req) => (req.url === '/front' ? 'key' : undefined),
+    answer: async () => ({ type: 'text/plain', body: Buffer.from('fine') }),
+  });
   const root = pino(options, sink);
   const contexts = new RequestContexts(root);
-  logRequests(server, root, contexts, { customLogLevel, customSuccessMessage, customErrorMessage, autoLogging });
+  logRequests(server, root, contexts, { customLogLevel, customSuccessMessage, customErrorMessage, autoLogging }, door);
   server.get('/ok', async (_req, reply) => reply.send('fine'));
   server.get('/healthz', async (_req, reply) => reply.send('ok'));
   server.get('/missing', async (_req, reply) => reply.code(404).send('no'));
@@ -92,6 +104,31 @@ describe('logRequests', () => {
     expect(lines).toEqual([]);
     expect(getHeaders).not.toHaveBeenCalled();
     getHeaders.mockRestore();
+  });
+
+  it('writes no line at info for a request answered at the front door either', async () => {
+    const { server, lines } = await listening('info');
+    await get(server, '/front');
+    await flush();
+    expect(lines).toEqual([]);
+  });
+
+  it('at debug logs a request answered at the front door as those Fastify answers, with its id', async () => {
+    const { server, lines } = await listening('debug');
+    await get(server, '/front', { 'x-request-id': 'f1' });
+    await get(server, '/ok', { 'x-request-id': 'f2' });
+    await flush();
+    const line = (id: string, url: string) =>
+      expect.objectContaining({
+        level: 'debug',
+        msg: 'request completed',
+        reqId: id,
+        req: expect.objectContaining({ id, method: 'GET', url, remoteAddress: '127.0.0.1', remotePort: expect.any(Number) }),
+        res: expect.objectContaining({ statusCode: 200 }),
+        responseTime: expect.any(Number),
+      });
+    expect(lines).toEqual([line('f1', '/front'), line('f2', '/ok')]);
+    expect((lines[0].res as { headers: Record<string, unknown> }).headers).toMatchObject({ 'x-request-id': 'f1', 'content-length': 4 });
   });
 
   it('logs client mistakes at info, server failures at error, an unhealthy /health at warn', async () => {

@@ -1,4 +1,6 @@
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { FrontDoor } from 'src/net';
 import { Store, storage } from 'nestjs-pino/storage';
 import { Logger } from 'pino';
 import { RequestLogOptions } from './logger.options';
@@ -59,41 +61,61 @@ export class RequestContexts {
   }
 }
 
+/** What a request's line says of it, from Node's own request and response. */
+interface Ended {
+  id: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Milliseconds from its arrival to the close of its response. */
+  elapsedMs: number;
+}
+
 /**
  * Logs each request once it ends (finished, or the client hung up) at the level `options` give it,
  * and runs it in its context (unless its route enters it itself). What pino-http did, without its
  * cost on every request (a child logger carrying the serialized request, made whether a line is
  * written or not): here a request pays for a listener, and a line is built only when its level is
- * enabled, so successful requests (debug) cost nothing at info.
+ * enabled, so successful requests (debug) cost nothing at info. The requests answered at the front
+ * door (see FrontDoor), which no Fastify hook sees, are logged alike.
  */
-export function logRequests(fastify: FastifyInstance, root: Logger, contexts: RequestContexts, options: RequestLogOptions): void {
-  const ended = (reply: FastifyReply): void => {
-    const { request, raw: res } = reply;
-    const level = options.customLogLevel(request.raw, res);
+export function logRequests(
+  fastify: FastifyInstance,
+  root: Logger,
+  contexts: RequestContexts,
+  options: RequestLogOptions,
+  door?: FrontDoor,
+): void {
+  const ended = ({ id, req, res, elapsedMs }: Ended): void => {
+    const level = options.customLogLevel(req, res);
     if (!root.isLevelEnabled(level)) return;
     const message = res.statusCode >= 500 ? options.customErrorMessage : options.customSuccessMessage;
     root[level](
       {
-        reqId: request.id,
+        reqId: id,
         req: {
-          id: request.id,
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          remoteAddress: request.ip,
-          remotePort: request.socket.remotePort,
+          id,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          remoteAddress: req.socket.remoteAddress,
+          remotePort: req.socket.remotePort,
         },
         res: { statusCode: res.statusCode, headers: res.getHeaders() },
-        responseTime: Math.round(reply.elapsedTime),
+        responseTime: Math.round(elapsedMs),
       },
-      message(request.raw, res),
+      message(req, res),
     );
   };
   fastify.addHook('onRequest', (request, reply, done) => {
     // 'close' comes for every response, finished or not; 'finish' never comes for a hang-up. A
     // closure, not a property on the response: Node's own objects keep their shape.
-    if (!options.autoLogging.ignore(request.raw)) reply.raw.on('close', () => ended(reply));
+    if (!options.autoLogging.ignore(request.raw)) {
+      reply.raw.on('close', () => ended({ id: request.id, req: request.raw, res: reply.raw, elapsedMs: reply.elapsedTime }));
+    }
     if (request.routeOptions.config.ownLogContext) done();
     else contexts.run(request, reply, done);
+  });
+  door?.observe(({ id, req, res, started }) => {
+    if (!options.autoLogging.ignore(req)) ended({ id, req, res, elapsedMs: Number(process.hrtime.bigint() - started) / 1e6 });
   });
 }

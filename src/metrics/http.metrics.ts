@@ -6,6 +6,7 @@ import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
+import { frontDoorOf } from 'src/net';
 import { ServedSource, servedSourceOf } from './served-source';
 
 type ServedKind = 'nar' | 'narinfo';
@@ -25,8 +26,8 @@ type BodyCounter = (bytes: number) => void;
 /**
  * HTTP request durations by route pattern (`/nar/:name`, never the URL) and status, and the bytes of
  * narinfo and NAR bodies sent, in all and by source for the routes that say it (markServedSource).
- * Measured by Fastify hooks, so 404s, guard refusals and streamed bodies count too. A response the
- * client hung up on is `status="aborted"`.
+ * Measured by Fastify hooks, so 404s, guard refusals and streamed bodies count too, and for the hits
+ * answered at the front door by its observer. A response the client hung up on is `status="aborted"`.
  */
 @Injectable()
 export class HttpMetrics implements OnModuleInit {
@@ -86,25 +87,40 @@ export class HttpMetrics implements OnModuleInit {
       done();
     });
     fastify.addHook('onSend', (_request, reply, payload, done) => done(null, this.countBody(reply, payload)));
+    // The requests answered at the front door, which no hook sees: timed and counted alike.
+    frontDoorOf(fastify.server)?.observe(({ req, res, route, started, answer }) => {
+      this.observe(req.method ?? '', route.pattern, res, started);
+      this.counterFor(answer.type, res)?.(answer.body.length);
+    });
   }
 
   private timeRequest(request: FastifyRequest, reply: FastifyReply): void {
     const started = process.hrtime.bigint();
     // 'close' comes for every response, finished or not; 'finish' never comes for an aborted one.
-    reply.raw.once('close', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const status = reply.raw.writableFinished ? String(reply.raw.statusCode) : 'aborted';
-      this.duration.observe({ method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status }, seconds);
-    });
+    reply.raw.once('close', () => this.observe(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.raw, started));
+  }
+
+  /** Once `res` closed. */
+  private observe(method: string, route: string, res: ServerResponse, started: bigint): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+    this.duration.observe({ method, route, status }, seconds);
+  }
+
+  /** The counter of bodies of `contentType` sent on `res`; undefined for a type that is not counted. */
+  private counterFor(contentType: string | number | string[] | undefined, res: ServerResponse): BodyCounter | undefined {
+    const kind =
+      SERVED_KINDS[
+        String(contentType ?? '')
+          .split(';')[0]
+          .trim()
+      ];
+    return kind && this.counters[kind][servedSourceOf(res) ?? 'unsaid'];
   }
 
   private countBody(reply: FastifyReply, payload: unknown): unknown {
-    const type = String(reply.getHeader('content-type') ?? '')
-      .split(';')[0]
-      .trim();
-    const kind = SERVED_KINDS[type];
-    if (!kind || payload === null || payload === undefined) return payload;
-    const count = this.counters[kind][servedSourceOf(reply.raw) ?? 'unsaid'];
+    const count = this.counterFor(reply.getHeader('content-type'), reply.raw);
+    if (!count || payload === null || payload === undefined) return payload;
     if (payload instanceof Readable) {
       countWrites(reply.raw, count);
       return payload;

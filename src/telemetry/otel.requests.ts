@@ -11,6 +11,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { frontDoorOf } from 'src/net';
 
 export interface RequestTracing {
   tracer: Tracer;
@@ -45,6 +46,8 @@ export function routeOf(request: FastifyRequest): string | undefined {
  * closes (sent, or the client gone), with the status, failed for a 5xx.
  */
 export function traceRequests(fastify: FastifyInstance, tracing: RequestTracing): void {
+  // Every request is a span, made here: none may be answered at the front door, out of these hooks' sight.
+  frontDoorOf(fastify.server)?.shut();
   fastify.addHook('onRequest', (request, reply, done) => {
     const parent = tracing.extract(request.headers);
     const route = routeOf(request);

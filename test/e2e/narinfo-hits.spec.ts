@@ -7,7 +7,8 @@ import { fakePath } from 'test/support/fake-path';
 const bearer = { authorization: 'Bearer read-token' };
 
 /**
- * Narinfo hits as Fastify serves them without Nest (HotRoutes), from bytes kept per row version
+ * Narinfo hits as Fastify serves them without Nest (HotRoutes), and before Fastify at the server's
+ * front door (a GET at the root), from bytes kept per row version
  * (NarInfoTexts): what they may never do is serve a row that changed or went away, wherever the
  * change was made.
  */
@@ -66,6 +67,26 @@ describe('narinfo hits', () => {
     expect(ourSignature(after.text)).toBeUndefined();
     await narInfos.deleteByHash(path.hash);
     expect((await send('GET', `/${path.hash}.narinfo`)).status).toBe(404);
+  });
+
+  it('answers a hit at the root (the front door) with the headers of the route behind it (under /upload/)', async () => {
+    const path = fakePath('front', 100);
+    await send('PUT', path.narPath, path.nar);
+    await send('PUT', `/${path.hash}.narinfo`, path.narinfo);
+    const heads = async (url: string, id: string) => {
+      const res = await fetch(`${server.url}${url}`, { headers: { ...bearer, 'x-request-id': id } });
+      const text = await res.text();
+      const { date: _date, ...headers } = Object.fromEntries(res.headers);
+      return { status: res.status, headers, text };
+    };
+    const front = await heads(`/${path.hash}.narinfo`, 'same-id');
+    expect(front).toMatchObject({ status: 200, headers: { 'content-type': 'text/x-nix-narinfo', 'x-request-id': 'same-id' } });
+    expect(await heads(`/upload/${path.hash}.narinfo`, 'same-id')).toEqual(front);
+    // Another hash, unknown: no front-door answer, the route's 404 (and its miss) instead.
+    expect((await heads(`/${fakePath('unknown', 1).hash}.narinfo`, 'other')).status).toBe(404);
+    // Anything the door does not take plainly is the route's to decode and judge.
+    expect((await heads(`/${path.hash}.narinfo?x=1`, 'q')).text).toBe(front.text);
+    expect((await heads(`/%30${path.hash.slice(1)}.narinfo`, 'enc')).status).toBe(path.hash.startsWith('0') ? 200 : 404);
   });
 
   it('refuses a read without the token, as before, and keeps the connection open for the next one', async () => {

@@ -72,7 +72,7 @@ describe('OpenTelemetry tracing', () => {
     expect(await ncps!.kill('SIGTERM')).toMatchObject({ code: 0 });
   };
 
-  it('traces a narinfo miss and a NAR miss as one tree under the caller, and passes the trace on upstream', async () => {
+  it('traces a narinfo miss and a NAR miss as one tree under the caller, passes the trace on upstream, and traces a hit', async () => {
     const path = fakePath('traced', 300_000);
     servePath(upstream, path);
     const server = await start(['--otel-enabled', `--otel-endpoint=${receiver.url}`]);
@@ -85,8 +85,15 @@ describe('OpenTelemetry tracing', () => {
     const nar = await fetch(`${server.url}${path.narPath}`, { headers });
     expect(nar.status).toBe(200);
     expect(Buffer.from(await nar.arrayBuffer()).equals(path.nar)).toBe(true);
+    // A hit is a request span too: with tracing on, no request is answered out of the hooks' sight.
+    const hitCaller = callerContext();
+    const hit = await fetch(`${server.url}/${path.hash}.narinfo`, { headers: { traceparent: hitCaller.traceparent } });
+    expect(hit.status).toBe(200);
+    await hit.text();
     await stop();
     await until('the commit span arrived', () => receiver.named('storage.commit').length > 0);
+    const hitSpans = receiver.spans.filter((s) => s.traceId === hitCaller.traceId);
+    expect(hitSpans.find((s) => s.name === 'GET /:hash.narinfo')).toMatchObject({ kind: SERVER, parentSpanId: hitCaller.spanId });
 
     const ofTrace = receiver.spans.filter((s) => s.traceId === caller.traceId);
     const narinfoRequest = ofTrace.find((s) => s.name === 'GET /:hash.narinfo');

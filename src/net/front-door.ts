@@ -1,0 +1,135 @@
+import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
+
+/** A whole body, made before the answer starts. */
+export interface FrontAnswer {
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * A read the front door answers before Fastify routes the request: the hottest ones (a narinfo
+ * hit), for which Fastify's routing, request and reply objects and hooks cost more than the answer.
+ */
+export interface FrontRoute {
+  /** What requests of this route are labelled with (metrics): the pattern of Fastify's route for them. */
+  pattern: string;
+  /** The key this route answers the request for, or undefined to leave the request to Fastify. */
+  take(req: IncomingMessage): string | undefined;
+  /**
+   * The answer, or null to hand the request to Fastify after all (e.g. a miss, which needs all that
+   * Fastify's route does). A failure hands it over too: the route behind answers it as it should.
+   */
+  answer(key: string, res: ServerResponse): Promise<FrontAnswer | null>;
+}
+
+/** One request the front door answered, told to the observers once its response closed (sent, or the client gone). */
+export interface FrontExchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  id: string;
+  route: FrontRoute;
+  /** process.hrtime.bigint() when the request reached the door. */
+  started: bigint;
+  answer: FrontAnswer;
+}
+
+export type FrontObserver = (exchange: FrontExchange) => void;
+
+/** What Fastify's serverFactory is given of its processed options: the settings of its own HTTP/1 server. */
+export interface ServerSettings {
+  keepAliveTimeout: number;
+  requestTimeout: number;
+  connectionTimeout: number;
+  maxRequestsPerSocket?: number;
+}
+
+/**
+ * The requests answered before Fastify sees them. Each carries a request id (the given one or a new
+ * one, as Fastify's genReqId) and is told to the observers (request logging, metrics) as Fastify's
+ * hooks would have told them. A request with a body is always left to Fastify, which decides what
+ * becomes of an unread body. Shut (tracing is on: every request is a span, made by a Fastify hook),
+ * every request goes to Fastify.
+ */
+export class FrontDoor {
+  private readonly routes: FrontRoute[] = [];
+  private readonly observers: FrontObserver[] = [];
+  private open = true;
+
+  constructor(private readonly requestId: (req: IncomingMessage) => string) {}
+
+  route(route: FrontRoute): void {
+    this.routes.push(route);
+  }
+
+  observe(observer: FrontObserver): void {
+    this.observers.push(observer);
+  }
+
+  shut(): void {
+    this.open = false;
+  }
+
+  /** Answers `req` if a route takes it; else hands it to `inner` (Fastify's handler). */
+  handle(req: IncomingMessage, res: ServerResponse, inner: (req: IncomingMessage, res: ServerResponse) => void): void {
+    if (this.open && !hasBody(req)) {
+      for (const route of this.routes) {
+        const key = route.take(req);
+        if (key !== undefined) return this.serve(route, key, req, res, () => inner(req, res));
+      }
+    }
+    inner(req, res);
+  }
+
+  private serve(route: FrontRoute, key: string, req: IncomingMessage, res: ServerResponse, next: () => void): void {
+    const started = process.hrtime.bigint();
+    route.answer(key, res).then((answer) => {
+      if (!answer) return next();
+      const id = this.requestId(req);
+      // Set one by one (not given to writeHead), so that getHeaders() shows them, as in the request log.
+      res.setHeader('content-type', answer.type);
+      res.setHeader('content-length', answer.body.length);
+      res.setHeader('x-request-id', id);
+      res.end(answer.body);
+      if (this.observers.length === 0) return;
+      const exchange: FrontExchange = { req, res, id, route, started, answer };
+      res.once('close', () => {
+        for (const observer of this.observers) observer(exchange);
+      });
+    }, next);
+  }
+}
+
+/** Whether the request announced a body (Content-Length above 0, or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+const doors = new WeakMap<Server, FrontDoor>();
+
+/**
+ * An HTTP/1 server for Fastify's `serverFactory`, set up as Fastify sets up its own, whose requests
+ * pass its front door first (see frontDoorOf) and go to `fastify` (the handler Fastify gives the
+ * factory) when the door leaves them.
+ */
+export function frontDoorServer(
+  fastify: (req: IncomingMessage, res: ServerResponse) => void,
+  settings: ServerSettings,
+  requestId: (req: IncomingMessage) => string,
+): Server {
+  const door = new FrontDoor(requestId);
+  const server = createServer((req, res) => door.handle(req, res, fastify));
+  server.keepAliveTimeout = settings.keepAliveTimeout;
+  server.requestTimeout = settings.requestTimeout;
+  server.setTimeout(settings.connectionTimeout);
+  if (settings.maxRequestsPerSocket !== undefined && settings.maxRequestsPerSocket > 0) {
+    server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+  }
+  doors.set(server, door);
+  return server;
+}
+
+/** The front door of `server`, when it was made by frontDoorServer (not in tests that bring their own). */
+export function frontDoorOf(server: Server | undefined): FrontDoor | undefined {
+  return server && doors.get(server);
+}
