@@ -17,6 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatPublicKey, nix32Encode } from 'src/nix';
+import { BARE_KINDS, startBare } from './serving/bare-servers';
 import { BACKEND_DESCRIPTIONS, BACKEND_NAMES, Backend, BackendName, prepareBackend } from './serving/backends';
 import { Child, freePort, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
 import { SpliceResult, buildSpliceClient, runSpliceClient } from './serving/splice-client';
@@ -299,6 +300,29 @@ function narinfoRows(tag: string, ours: WrkResult, theirs: WrkResult): Row[] {
   ];
 }
 
+/** ncps's narinfo hits per server CPU-second beside those of a bare node:http server and a bare Fastify route. */
+async function ceilingRow(dir: string, content: HitContent, ours: WrkResult): Promise<Row> {
+  const perCpu = (r: WrkResult) => r.requests / r.cpuSeconds;
+  const bare: string[] = [];
+  const ratios: string[] = [];
+  for (const kind of BARE_KINDS) {
+    const server = await startBare(kind, dir, SERVER_CPU);
+    try {
+      const theirs = await narinfoHits(dir, server, content);
+      bare.push(`${server.label} ${num(perCpu(theirs))}`);
+      ratios.push(`${times(perCpu(ours), perCpu(theirs))} ${kind}`);
+    } finally {
+      await stop(server.process);
+    }
+  }
+  return {
+    figure: `narinfo hits, ${NARINFO_CONNECTIONS} connections: requests per server CPU-second, beside Node's ceiling (one fixed 600-byte body, no lookup)`,
+    ncps: num(perCpu(ours)),
+    reference: bare.join(' / '),
+    ratio: ratios.join(' / '),
+  };
+}
+
 async function narHits(client: string, server: Server, nar: { size: number; path: string }): Promise<SpliceResult> {
   const result = await runSpliceClient(client, {
     url: `${server.url}${nar.path}`,
@@ -506,6 +530,7 @@ async function main(): Promise<void> {
             const ours = await narinfoHits(dir, ncps, content);
             nginxNarinfo ??= await narinfoHits(dir, nginx, content);
             rows.push(...narinfoRows(tag, ours, nginxNarinfo));
+            if (!backend) rows.push(await ceilingRow(dir, content, ours));
           }
           if (sections.has('nar') && content && nginx) {
             for (const nar of content.nars) {
