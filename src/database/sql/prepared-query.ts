@@ -74,6 +74,17 @@ interface Lookup {
   reject: (error: unknown) => void;
 }
 
+/** Rows kept per parameter by a SQLite lookup while the database is unchanged (see sqliteQuery). */
+const MEMO_ENTRIES = 20_000;
+
+/**
+ * What tells that a SQLite database changed since it was last asked: total_changes() counts the rows
+ * this connection inserted, updated or deleted (TypeORM's better-sqlite3 driver has one connection
+ * for the whole process), data_version moves when another connection committed (an `ncps` command in
+ * another process).
+ */
+const SQLITE_VERSION = 'SELECT total_changes(), data_version FROM pragma_data_version()';
+
 /**
  * better-sqlite3 runs a statement synchronously, each in a transaction of its own; in WAL mode
  * beginning and ending one takes and releases a read lock (two fcntl calls), which costs as much as
@@ -81,12 +92,34 @@ interface Lookup {
  * connections that had data) run together, in one read transaction, when the turn ends: a busy
  * server pays the lock once per turn, an idle one waits for nothing. Inside a transaction of
  * TypeORM's (one awaits I/O on the shared connection) they run as they would have before: in it.
+ *
+ * Outside one, the rows of a lookup by one text parameter are remembered until the database changes
+ * (SQLITE_VERSION, read once per turn): a hit on a database nobody wrote to since costs no statement.
+ * Callers get the same arrays again and must not change them. Never inside a transaction, whose
+ * writes may yet be rolled back without total_changes() moving back.
  */
 function sqliteQuery(dataSource: DataSource, sql: string): Run {
   // Prepared on first use (the connection exists once the source is initialized), and again if the
   // source was closed and opened: a statement belongs to the connection it was prepared on.
-  let prepared: Record<'lookup' | 'begin' | 'commit' | 'rollback', BetterSqlite3Statement> | undefined;
+  let prepared: Record<'lookup' | 'begin' | 'commit' | 'rollback' | 'version', BetterSqlite3Statement> | undefined;
   let queued: Lookup[] = [];
+  const memo = new Map<string, unknown[][]>();
+  let memoVersion = '';
+
+  /** Clears the memo if the database changed since it was filled; false when that cannot be told. */
+  const memoHolds = (version: BetterSqlite3Statement): boolean => {
+    let now: string;
+    try {
+      now = version.all().join(';');
+    } catch {
+      return false;
+    }
+    if (now !== memoVersion) {
+      memo.clear();
+      memoVersion = now;
+    }
+    return true;
+  };
 
   const runQueued = (): void => {
     const lookups = queued;
@@ -95,19 +128,36 @@ function sqliteQuery(dataSource: DataSource, sql: string): Run {
     try {
       connection = (dataSource.driver as unknown as { databaseConnection: BetterSqlite3Database }).databaseConnection;
       if (prepared?.lookup.database !== connection) {
-        const [lookup, begin, commit, rollback] = [sql, 'BEGIN', 'COMMIT', 'ROLLBACK'].map((text) => connection.prepare(text));
-        prepared = { lookup: lookup.raw(true), begin, commit, rollback };
+        const [lookup, begin, commit, rollback, version] = [sql, 'BEGIN', 'COMMIT', 'ROLLBACK', SQLITE_VERSION].map((text) =>
+          connection.prepare(text),
+        );
+        prepared = { lookup: lookup.raw(true), begin, commit, rollback, version: version.raw(true) };
+        memo.clear();
+        memoVersion = '';
       }
     } catch (e) {
       for (const { reject } of lookups) reject(e);
       return;
     }
-    const { lookup, begin, commit, rollback } = prepared;
+    const { lookup, begin, commit, rollback, version } = prepared;
+    const outside = !connection.inTransaction;
     // Should BEGIN fail, each lookup runs in a transaction of its own, as it would alone.
-    const together = lookups.length > 1 && !connection.inTransaction && succeeds(begin);
+    const together = lookups.length > 1 && outside && succeeds(begin);
+    const remember = outside && memoHolds(version);
     for (const { params, resolve, reject } of lookups) {
+      const key = remember && params.length === 1 && typeof params[0] === 'string' ? params[0] : undefined;
+      const known = key === undefined ? undefined : memo.get(key);
+      if (known) {
+        resolve(known);
+        continue;
+      }
       try {
-        resolve(lookup.all(...params));
+        const rows = lookup.all(...params);
+        if (key !== undefined) {
+          if (memo.size >= MEMO_ENTRIES) memo.clear();
+          memo.set(key, rows);
+        }
+        resolve(rows);
       } catch (e) {
         reject(e);
       }

@@ -137,6 +137,32 @@ export function repositoryConformance(dialect: DatabaseDialect): void {
         await expect(narinfos.findServedByHash(row.hash)).resolves.toBeNull();
       });
 
+      it('findServedByHash sees what another connection wrote, and nothing of a transaction rolled back', async () => {
+        const row = narinfo();
+        await narinfos.insertIfAbsent(row);
+        // Asked twice: a dialect may remember the row (SQLite does, until the database changes).
+        for (let i = 0; i < 2; i++) await expect(narinfos.findServedByHash(row.hash)).resolves.toMatchObject({ url: row.url });
+        const [other] = await openMany(db, 1);
+        try {
+          await new NarInfoRepository(other).upsert({ ...row, url: 'nar/elsewhere.nar' });
+          await expect(narinfos.findServedByHash(row.hash)).resolves.toMatchObject({ url: 'nar/elsewhere.nar' });
+          await new NarInfoRepository(other).deleteByHash(row.hash);
+          await expect(narinfos.findServedByHash(row.hash)).resolves.toBeNull();
+        } finally {
+          await other.destroy();
+        }
+        // On SQLite the lookup runs inside the open transaction (one connection) and sees its row.
+        const fresh = narinfo();
+        await expect(
+          ds.transaction(async (manager) => {
+            await new NarInfoRepository(manager).insertIfAbsent(fresh);
+            await narinfos.findServedByHash(fresh.hash);
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        await expect(narinfos.findServedByHash(fresh.hash)).resolves.toBeNull();
+      });
+
       it('insertIfAbsent keeps the row that was there first', async () => {
         const first = narinfo();
         await narinfos.insertIfAbsent(first);
