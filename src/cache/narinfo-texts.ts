@@ -26,10 +26,11 @@ interface Entry {
 
 /**
  * The bytes served for narinfos (serialized, and signed when they may be), kept per row version so
- * that a hit neither serializes nor signs. The row is still read on every request: an entry is used
- * only while that row has the content it was made from, so a row changed or deleted by another
- * instance (a re-upload, an eviction and a new fetch) is never answered from here. Bounded: the least
- * recently used entry goes first.
+ * that a hit neither serializes nor signs. The row is still looked up on every request (on SQLite the
+ * lookup may answer with the rows it read while the database has not changed since, see
+ * preparedQuery): an entry is used only while that row has the content it was made from, so a row
+ * changed or deleted by another instance (a re-upload, an eviction and a new fetch) is never
+ * answered from here. Bounded: the least recently used entry goes first.
  */
 export class NarInfoTexts {
   private readonly entries = new Map<string, Entry>();
