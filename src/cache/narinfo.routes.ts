@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
+import { ServerResponse } from 'node:http';
 import { RequestContexts } from 'src/logging/request-logging';
 import { markServedSource } from 'src/metrics';
 import { HotRequest, HotRoutes } from './hot-routes';
@@ -30,6 +31,13 @@ export class NarInfoRoutes implements OnModuleInit {
     private readonly others: ArtifactRoutes,
   ) {}
 
+  /**
+   * Responses whose narinfo the front door has just looked up and not found: their route goes on to
+   * the fetch (which looks again under the lock) without a second lookup, a round trip on a
+   * database server.
+   */
+  private readonly notStored = new WeakSet<ServerResponse>();
+
   onModuleInit(): void {
     // A hit at the root is answered at the front door; misses and everything else by the routes below.
     this.hot.front(
@@ -37,7 +45,10 @@ export class NarInfoRoutes implements OnModuleInit {
       (url) => (ROOT_FILE.test(url) ? narInfoHashOf(url.slice(1)) : undefined),
       async (hash, res) => {
         const body = await this.narInfos.storedNarInfo(hash);
-        if (!body) return null;
+        if (!body) {
+          this.notStored.add(res);
+          return null;
+        }
         markServedSource(res, 'cache');
         return { type: NARINFO_TYPE, body };
       },
@@ -59,7 +70,7 @@ export class NarInfoRoutes implements OnModuleInit {
   }
 
   private async narInfo(hash: string, request: HotRequest, reply: FastifyReply): Promise<Buffer> {
-    const stored = await this.narInfos.storedNarInfo(hash);
+    const stored = this.notStored.has(reply.raw) ? null : await this.narInfos.storedNarInfo(hash);
     markServedSource(reply.raw, stored ? 'cache' : 'upstream');
     return stored ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
   }

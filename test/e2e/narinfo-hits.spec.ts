@@ -89,6 +89,22 @@ describe('narinfo hits', () => {
     expect((await heads(`/%30${path.hash.slice(1)}.narinfo`, 'enc')).status).toBe(path.hash.startsWith('0') ? 200 : 404);
   });
 
+  it('looks a miss up once before the fetch, which looks again under its lock: the front door tells the route', async () => {
+    const narInfos = server.app.get(NarInfoRepository);
+    const lookups = jest.spyOn(narInfos, 'findServedByHash');
+    try {
+      const path = fakePath('missing', 1);
+      expect((await send('GET', `/${path.hash}.narinfo`)).status).toBe(404);
+      expect(lookups.mock.calls.filter(([hash]) => hash === path.hash)).toHaveLength(2);
+      // Under /upload/ the door is not asked: the route looks up itself.
+      const other = fakePath('missing-upload', 1);
+      expect((await send('GET', `/upload/${other.hash}.narinfo`)).status).toBe(404);
+      expect(lookups.mock.calls.filter(([hash]) => hash === other.hash)).toHaveLength(2);
+    } finally {
+      lookups.mockRestore();
+    }
+  });
+
   it('refuses a read without the token, as before, and keeps the connection open for the next one', async () => {
     const { port } = new URL(server.url);
     const refused = await new Promise<{ status?: number; connection?: string; challenge?: string }>((resolve, reject) => {
