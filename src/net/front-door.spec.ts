@@ -89,6 +89,28 @@ describe('FrontDoor', () => {
     ]);
   });
 
+  it('tells the observers of a client that hung up while its answer was looked up', async () => {
+    let answered!: () => void;
+    const slow = new Promise<void>((resolve) => (answered = resolve));
+    frontDoorOf(sut)!.route({
+      pattern: '/slow',
+      take: (req) => (req.url === '/slow' ? 'slow' : undefined),
+      answer: async () => {
+        await slow;
+        return { type: 'text/x-test', body: Buffer.from('late') };
+      },
+    });
+    const client = new AbortController();
+    const request = fetch(`${url}/slow`, { signal: client.signal }).catch(() => 'aborted');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.abort();
+    expect(await request).toBe('aborted');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    answered();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(observed.map((e) => [e.req.url, e.res.writableFinished])).toEqual([['/slow', false]]);
+  });
+
   it('hands Fastify what no route takes, what a route has not (null), and what it failed on', async () => {
     for (const path of ['/other', '/hit/n1', '/hit/f1']) expect(await get(path)).toMatchObject({ status: 200, text: 'inner' });
     expect(taken).toEqual(['n1', 'f1']);

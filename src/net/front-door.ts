@@ -85,16 +85,18 @@ export class FrontDoor {
     route.answer(key, res).then((answer) => {
       if (!answer) return next();
       const id = this.requestId(req);
+      const tell = () => {
+        const exchange: FrontExchange = { req, res, id, route, started, answer };
+        for (const observer of this.observers) observer(exchange);
+      };
+      // The client hung up while the answer was looked up: nothing to send, the response closed already.
+      if (res.destroyed) return tell();
       // Set one by one (not given to writeHead), so that getHeaders() shows them, as in the request log.
       res.setHeader('content-type', answer.type);
       res.setHeader('content-length', answer.body.length);
       res.setHeader('x-request-id', id);
       res.end(answer.body);
-      if (this.observers.length === 0) return;
-      const exchange: FrontExchange = { req, res, id, route, started, answer };
-      res.once('close', () => {
-        for (const observer of this.observers) observer(exchange);
-      });
+      if (this.observers.length > 0) res.once('close', tell);
     }, next);
   }
 }
