@@ -9,7 +9,7 @@ import { NcpsConfig } from 'src/config/config';
 import { AppModule } from './app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
 import { limitIdleClients } from './idle-clients';
-import { ServerSettings, frontDoorServer, hasBody } from 'src/net';
+import { ServerSettings, frontDoorServer, hasBody } from 'src/common/front-door';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {

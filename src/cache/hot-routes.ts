@@ -6,7 +6,7 @@ import { NcpsConfig } from 'src/config/config';
 import { RequestContexts } from 'src/logging/request-logging';
 import { DomainErrorFilter } from './domain-error.filter';
 import { AccessTokens } from 'src/auth';
-import { FrontRoute, frontDoorOf } from 'src/net';
+import { FrontRoute, frontDoorOf } from 'src/common/front-door';
 
 /** Route parameters of the hot routes: the last path segment, as for the controllers' `:name`. */
 export type HotRequest = FastifyRequest<{ Params: { name: string } }>;

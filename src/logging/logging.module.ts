@@ -4,7 +4,7 @@ import { FastifyInstance } from 'fastify';
 import { Logger, PARAMS_PROVIDER_TOKEN, PinoLogger } from 'nestjs-pino';
 import pino from 'pino';
 import { NcpsConfig } from 'src/config/config';
-import { frontDoorOf } from 'src/net';
+import { frontDoorOf } from 'src/common/front-door';
 import { Tracing } from 'src/telemetry';
 import { RequestLogOptions, loggerOptions } from './logger.options';
 import { RequestContexts, logRequests } from './request-logging';

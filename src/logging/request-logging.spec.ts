@@ -6,7 +6,7 @@ import { storage } from 'nestjs-pino/storage';
 import pino from 'pino';
 import { buildConfig } from 'src/config/build-config';
 import { resolveOptions } from 'src/config/resolve';
-import { ServerSettings, frontDoorOf, frontDoorServer } from 'src/net';
+import { ServerSettings, frontDoorOf, frontDoorServer } from 'src/common/front-door';
 import { loggerOptions } from './logger.options';
 import { RequestContexts, logRequests } from './request-logging';
 

@@ -1,6 +1,6 @@
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { FrontDoor } from 'src/net';
+import { FrontDoor } from 'src/common/front-door';
 import { Store, storage } from 'nestjs-pino/storage';
 import { Logger } from 'pino';
 import { RequestLogOptions } from './logger.options';

@@ -6,7 +6,7 @@ import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { NcpsConfig } from 'src/config/config';
 import { NCPS_CONFIG } from 'src/config/config.module';
-import { frontDoorOf } from 'src/net';
+import { frontDoorOf } from 'src/common/front-door';
 import { ServedSource, servedSourceOf } from './served-source';
 
 type ServedKind = 'nar' | 'narinfo';

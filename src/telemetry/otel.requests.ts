@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { frontDoorOf } from 'src/net';
+import { frontDoorOf } from 'src/common/front-door';
 
 export interface RequestTracing {
   tracer: Tracer;
