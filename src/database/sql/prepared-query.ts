@@ -81,9 +81,11 @@ const MEMO_ENTRIES = 20_000;
  * What tells that a SQLite database changed since it was last asked: total_changes() counts the rows
  * this connection inserted, updated or deleted (TypeORM's better-sqlite3 driver has one connection
  * for the whole process), data_version moves when another connection committed (an `ncps` command in
- * another process).
+ * another process). Two statements: the pragma read through its table-valued function
+ * (`pragma_data_version()`) would parse and prepare the pragma again on every call.
  */
-const SQLITE_VERSION = 'SELECT total_changes(), data_version FROM pragma_data_version()';
+const SQLITE_CHANGES = 'SELECT total_changes()';
+const SQLITE_DATA_VERSION = 'PRAGMA data_version';
 
 /**
  * better-sqlite3 runs a statement synchronously, each in a transaction of its own; in WAL mode
@@ -94,23 +96,23 @@ const SQLITE_VERSION = 'SELECT total_changes(), data_version FROM pragma_data_ve
  * TypeORM's (one awaits I/O on the shared connection) they run as they would have before: in it.
  *
  * Outside one, the rows of a lookup by one text parameter are remembered until the database changes
- * (SQLITE_VERSION, read once per turn): a hit on a database nobody wrote to since costs no statement.
+ * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn): a hit on a database nobody wrote to since costs no statement.
  * Callers get the same arrays again and must not change them. Never inside a transaction, whose
  * writes may yet be rolled back without total_changes() moving back.
  */
 function sqliteQuery(dataSource: DataSource, sql: string): Run {
   // Prepared on first use (the connection exists once the source is initialized), and again if the
   // source was closed and opened: a statement belongs to the connection it was prepared on.
-  let prepared: Record<'lookup' | 'begin' | 'commit' | 'rollback' | 'version', BetterSqlite3Statement> | undefined;
+  let prepared: Record<'lookup' | 'begin' | 'commit' | 'rollback' | 'changes' | 'dataVersion', BetterSqlite3Statement> | undefined;
   let queued: Lookup[] = [];
   const memo = new Map<string, unknown[][]>();
   let memoVersion = '';
 
   /** Clears the memo if the database changed since it was filled; false when that cannot be told. */
-  const memoHolds = (version: BetterSqlite3Statement): boolean => {
+  const memoHolds = (changes: BetterSqlite3Statement, dataVersion: BetterSqlite3Statement): boolean => {
     let now: string;
     try {
-      now = version.all().join(';');
+      now = `${String(changes.all()[0][0])};${String(dataVersion.all()[0][0])}`;
     } catch {
       return false;
     }
@@ -128,10 +130,15 @@ function sqliteQuery(dataSource: DataSource, sql: string): Run {
     try {
       connection = (dataSource.driver as unknown as { databaseConnection: BetterSqlite3Database }).databaseConnection;
       if (prepared?.lookup.database !== connection) {
-        const [lookup, begin, commit, rollback, version] = [sql, 'BEGIN', 'COMMIT', 'ROLLBACK', SQLITE_VERSION].map((text) =>
-          connection.prepare(text),
-        );
-        prepared = { lookup: lookup.raw(true), begin, commit, rollback, version: version.raw(true) };
+        const [lookup, begin, commit, rollback, changes, dataVersion] = [
+          sql,
+          'BEGIN',
+          'COMMIT',
+          'ROLLBACK',
+          SQLITE_CHANGES,
+          SQLITE_DATA_VERSION,
+        ].map((text) => connection.prepare(text));
+        prepared = { lookup: lookup.raw(true), begin, commit, rollback, changes: changes.raw(true), dataVersion: dataVersion.raw(true) };
         memo.clear();
         memoVersion = '';
       }
@@ -139,11 +146,13 @@ function sqliteQuery(dataSource: DataSource, sql: string): Run {
       for (const { reject } of lookups) reject(e);
       return;
     }
-    const { lookup, begin, commit, rollback, version } = prepared;
+    const { lookup, begin, commit, rollback, changes, dataVersion } = prepared;
     const outside = !connection.inTransaction;
-    // Should BEGIN fail, each lookup runs in a transaction of its own, as it would alone.
-    const together = lookups.length > 1 && outside && succeeds(begin);
-    const remember = outside && memoHolds(version);
+    // Even for one lookup: the version is read first, and both then share one read lock (BEGIN is
+    // deferred: it takes the lock with the first read). Should BEGIN fail, each statement runs in a
+    // transaction of its own, as it would alone.
+    const together = outside && succeeds(begin);
+    const remember = outside && memoHolds(changes, dataVersion);
     for (const { params, resolve, reject } of lookups) {
       const key = remember && params.length === 1 && typeof params[0] === 'string' ? params[0] : undefined;
       const known = key === undefined ? undefined : memo.get(key);
