@@ -3,12 +3,12 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyInstance } from 'fastify';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { NcpsConfig } from 'src/config/config';
 import { AppModule } from './app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
 import { limitIdleClients } from './idle-clients';
+import { Connections } from './connections';
 import { ServerSettings, frontDoorServer, hasBody } from 'src/common/front-door';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
@@ -30,9 +30,10 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   const fastify = adapter.getInstance();
   echoRequestIds(fastify);
   streamBodies(fastify);
-  limitIdleClients(fastify.server, config.server.requestIdleTimeoutMs);
+  const connections = new Connections(fastify.server);
+  limitIdleClients(fastify.server, config.server.requestIdleTimeoutMs, connections);
   closeAfterUnreadBody(fastify);
-  drainOnClose(fastify, config.server.shutdownTimeoutMs);
+  drainOnClose(fastify, config.server.shutdownTimeoutMs, connections);
   // bodyParser off: Nest would add JSON and form parsers that buffer, bypassing streamBodies.
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
@@ -75,23 +76,13 @@ function closeAfterUnreadBody(fastify: FastifyInstance): void {
 /**
  * Graceful close: stop accepting, let responses in flight finish, close keep-alive connections as
  * soon as they have no request in flight, and cut whatever still runs once `timeoutMs` has passed.
- * Sockets are tracked here because Node's closeIdleConnections() leaves alone a connection that was
- * opened but never sent a request (clients and load balancers pre-open them).
+ * Sockets are tracked (Connections) because Node's closeIdleConnections() leaves alone a connection
+ * that was opened but never sent a request (clients and load balancers pre-open them).
  */
-function drainOnClose(fastify: FastifyInstance, timeoutMs: number): void {
-  const inFlight = new Map<Socket, number>();
+function drainOnClose(fastify: FastifyInstance, timeoutMs: number, connections: Connections): void {
   const server = fastify.server;
-  server.on('connection', (socket: Socket) => {
-    inFlight.set(socket, 0);
-    socket.once('close', () => inFlight.delete(socket));
-  });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-    res.once('close', () => inFlight.set(socket, Math.max(0, (inFlight.get(socket) ?? 1) - 1)));
-  });
   fastify.addHook('preClose', (done: () => void) => {
-    const sweep = () => inFlight.forEach((requests, socket) => requests === 0 && socket.destroy());
+    const sweep = () => connections.idle().forEach((socket) => socket.destroy());
     sweep();
     const idleSweep = setInterval(sweep, 100);
     const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);

@@ -1,5 +1,6 @@
-import { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server } from 'node:http';
 import { Socket } from 'node:net';
+import { Connections } from './connections';
 
 /** What a connection looks like when it has been silent (nothing read, nothing written) for the idle timeout. */
 export interface SilentConnection {
@@ -32,29 +33,21 @@ export function idleVerdict(c: SilentConnection): 'close' | 'wait' {
  * re-armed for each request, judged by idleVerdict), and as the limit for receiving headers. The
  * timeout for receiving a whole request is off: a big upload may take long, only silence is cut.
  */
-export function limitIdleClients(server: Server, idleMs: number): void {
+export function limitIdleClients(server: Server, idleMs: number, connections: Connections): void {
   server.requestTimeout = 0;
   server.headersTimeout = idleMs;
   server.timeout = idleMs;
-  const current = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+  // No need to re-arm the timeout for each request: between keep-alive requests Node sets the socket's
+  // timeout to keepAliveTimeout, and gives it server.timeout (idleMs) again when the next one begins.
   const silence = new WeakMap<Socket, { bytesRead: number; periods: number }>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    current.set(socket, { req, res });
-    // No need to re-arm the timeout here: between keep-alive requests Node sets the socket's timeout
-    // to keepAliveTimeout, and gives it server.timeout (idleMs) again when the next request begins.
-    res.once('close', () => {
-      if (current.get(socket)?.res === res) current.delete(socket);
-    });
-  });
   server.on('timeout', (socket: Socket) => {
-    const exchange = current.get(socket);
+    const req = connections.answering(socket);
     const last = silence.get(socket);
     const periods = last && last.bytesRead === socket.bytesRead ? last.periods + 1 : 0;
     silence.set(socket, { bytesRead: socket.bytesRead, periods });
     const verdict = idleVerdict({
-      requestInFlight: exchange !== undefined,
-      bodyComplete: exchange?.req.complete ?? true,
+      requestInFlight: req !== undefined,
+      bodyComplete: req?.complete ?? true,
       unsentBytes: socket.writableLength,
       silentPeriods: periods,
     });

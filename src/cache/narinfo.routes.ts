@@ -43,15 +43,15 @@ export class NarInfoRoutes implements OnModuleInit {
     this.hot.front(
       '/:name',
       (url) => (ROOT_FILE.test(url) ? narInfoHashOf(url.slice(1)) : undefined),
-      async (hash, res) => {
-        const body = await this.narInfos.storedNarInfo(hash);
-        if (!body) {
-          this.notStored.add(res);
-          return null;
-        }
-        markServedSource(res, 'cache');
-        return { type: NARINFO_TYPE, body };
-      },
+      (hash, res) =>
+        this.narInfos.storedNarInfo(hash).then((body) => {
+          if (!body) {
+            this.notStored.add(res);
+            return null;
+          }
+          markServedSource(res, 'cache');
+          return { type: NARINFO_TYPE, body };
+        }),
     );
     // Other files at the root (`<hash>.ls`) are handed on here rather than routed by Fastify: a pattern
     // with a static ending is a regular expression its router would test before every narinfo.

@@ -74,15 +74,28 @@ export class FrontDoor {
     if (this.open && !hasBody(req)) {
       for (const route of this.routes) {
         const key = route.take(req);
-        if (key !== undefined) return this.serve(route, key, req, res, () => inner(req, res));
+        if (key !== undefined) return this.serve(route, key, req, res, inner);
       }
     }
     inner(req, res);
   }
 
-  private serve(route: FrontRoute, key: string, req: IncomingMessage, res: ServerResponse, next: () => void): void {
+  private serve(
+    route: FrontRoute,
+    key: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    inner: (req: IncomingMessage, res: ServerResponse) => void,
+  ): void {
     const started = process.hrtime.bigint();
-    route.answer(key, res).then((answer) => {
+    const next = (): void => inner(req, res);
+    let answered: Promise<FrontAnswer | null>;
+    try {
+      answered = route.answer(key, res);
+    } catch {
+      return next();
+    }
+    answered.then((answer) => {
       if (!answer) return next();
       const id = this.requestId(req);
       const tell = () => {
@@ -96,7 +109,8 @@ export class FrontDoor {
       res.setHeader('content-length', answer.body.length);
       res.setHeader('x-request-id', id);
       res.end(answer.body);
-      if (this.observers.length > 0) res.once('close', tell);
+      // 'close' comes once; `on` spares the wrapper `once` makes.
+      if (this.observers.length > 0) res.on('close', tell);
     }, next);
   }
 }

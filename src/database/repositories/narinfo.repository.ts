@@ -46,6 +46,29 @@ const SERVED_COLUMNS = [
   'verified',
 ] as const;
 
+/** The first row of a findServedByHash lookup, or null for none. */
+function servedFromRows(rows: unknown[][]): ServedNarInfo | null {
+  if (rows.length === 0) return null;
+  // Indexed, in SERVED_COLUMNS order (no destructuring: this runs on every hit). The drivers differ
+  // in how BIGINT (a string from pg and mysql2) and booleans (0/1 from SQLite and MySQL) arrive.
+  const row = rows[0];
+  return {
+    storePath: row[0] as string,
+    url: row[1] as string,
+    compression: row[2] as string,
+    fileHash: row[3] as string | null,
+    fileSize: row[4] === null ? null : Number(row[4]),
+    narHash: row[5] as string,
+    narSize: Number(row[6]),
+    refs: row[7] as string,
+    deriver: row[8] as string | null,
+    system: row[9] as string | null,
+    ca: row[10] as string | null,
+    sigs: row[11] as string,
+    verified: Number(row[12]) === 1,
+  };
+}
+
 /** A narinfo the LRU may evict: the least recently accessed first. */
 export interface LruCandidate {
   hash: string;
@@ -101,29 +124,9 @@ export class NarInfoRepository {
    * The row of `hash` as served, from one prepared statement on the unique hash index: what a
    * narinfo hit costs the database, without the entity's hydration.
    */
-  async findServedByHash(hash: string): Promise<ServedNarInfo | null> {
-    const rows = await this.servedByHash([hash]);
-    if (rows.length === 0) return null;
-    // Indexed, in SERVED_COLUMNS order (no destructuring: this runs on every hit). The drivers differ
-    // in how BIGINT (a string from pg and mysql2) and booleans (0/1 from SQLite and MySQL) arrive.
-    const row = rows[0];
-    return {
-      storePath: row[0] as string,
-      url: row[1] as string,
-      compression: row[2] as string,
-      fileHash: row[3] as string | null,
-      fileSize: row[4] === null ? null : Number(row[4]),
-      narHash: row[5] as string,
-      narSize: Number(row[6]),
-      refs: row[7] as string,
-      deriver: row[8] as string | null,
-      system: row[9] as string | null,
-      ca: row[10] as string | null,
-      sigs: row[11] as string,
-      verified: Number(row[12]) === 1,
-    };
+  findServedByHash(hash: string): Promise<ServedNarInfo | null> {
+    return this.servedByHash([hash]).then(servedFromRows);
   }
-
   /** Inserts unless a row with this hash exists (two instances inserting at once: one row, no error). */
   insertIfAbsent(row: NewNarInfo): Promise<void> {
     return insertIgnoringDuplicates(this.sql, this.spec, [row]);
