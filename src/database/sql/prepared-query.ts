@@ -96,9 +96,9 @@ const SQLITE_DATA_VERSION = 'PRAGMA data_version';
  * TypeORM's (one awaits I/O on the shared connection) they run as they would have before: in it.
  *
  * Outside one, the rows of a lookup by one text parameter are remembered until the database changes
- * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn): a hit on a database nobody wrote to since costs no statement.
- * Callers get the same arrays again and must not change them. Never inside a transaction, whose
- * writes may yet be rolled back without total_changes() moving back.
+ * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn): a hit on a database nobody wrote to
+ * since costs no lookup. Callers get the same arrays again and must not change them. Never inside a
+ * transaction, whose writes may yet be rolled back without total_changes() moving back.
  */
 function sqliteQuery(dataSource: DataSource, sql: string): Run {
   // Prepared on first use (the connection exists once the source is initialized), and again if the
