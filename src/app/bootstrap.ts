@@ -9,7 +9,7 @@ import { AppModule } from './app.module';
 import { echoRequestIds, requestId } from 'src/logging/request-id';
 import { limitIdleClients } from './idle-clients';
 import { Connections } from './connections';
-import { ServerSettings, frontDoorServer, hasBody } from 'src/common/front-door';
+import { ServerSettings, frontDoorServer, hasBody, idGivenAtDoor } from 'src/common/front-door';
 
 /** Builds the Nest application on Fastify (not listening yet). Used by `ncps serve` and the tests. */
 export async function createApp(config: NcpsConfig): Promise<NestFastifyApplication> {
@@ -21,7 +21,7 @@ export async function createApp(config: NcpsConfig): Promise<NestFastifyApplicat
   const adapter = new FastifyAdapter({
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 256 },
-    genReqId: requestId,
+    genReqId: (req: IncomingMessage) => idGivenAtDoor(req) ?? requestId(req),
     return503OnClosing: false,
     skipMiddie: true,
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void, options: unknown) =>

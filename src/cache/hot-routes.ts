@@ -66,8 +66,9 @@ export class HotRoutes {
    * Answers GET requests whose URL `match` turns into a key at the server's front door, before
    * Fastify routes them (see FrontDoor): `answer` gives the body, or null to leave the request to the
    * route `read` registered for `pattern`, which must exist. So does a request TokenGuard would
-   * refuse, or one `match` throws on: that route answers it (401, 400). Does nothing without a front
-   * door (a server the application did not make).
+   * refuse, or one `match` throws on: that route answers it (401, 400). Work of `answer` that may log
+   * runs in RequestContexts.enter with the id it is given. Does nothing without a front door (a
+   * server the application did not make).
    */
   front(pattern: string, match: (url: string) => string | undefined, answer: FrontRoute['answer']): void {
     const door = frontDoorOf(this.adapterHost.httpAdapter?.getInstance<FastifyInstance>()?.server);

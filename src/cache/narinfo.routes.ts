@@ -18,9 +18,11 @@ const ROOT_FILE = /^\/[^/?%]+$/;
 
 /**
  * GET and HEAD of narinfos: the hottest routes of a cache (a client asks for one per store path of a
- * closure), served by Fastify directly (see HotRoutes), and a GET hit even before Fastify, at the
- * server's front door. A hit logs nothing; a miss, which fetches from upstream, runs in the
- * request's log context. PUT and DELETE stay in CacheController.
+ * closure), served by Fastify directly (see HotRoutes), and a GET at the root even before Fastify,
+ * at the server's front door: a hit, and a miss fetched from upstream, in the request's log context
+ * (Fastify's routing, hooks and reply are a sizeable share of a miss too). A hit logs nothing. A
+ * failed fetch is handed to the route behind the door, which answers it as the controllers would
+ * (DomainErrorFilter) without fetching again. PUT and DELETE stay in CacheController.
  */
 @Injectable()
 export class NarInfoRoutes implements OnModuleInit {
@@ -32,25 +34,27 @@ export class NarInfoRoutes implements OnModuleInit {
   ) {}
 
   /**
-   * Responses whose narinfo the front door has just looked up and not found: their route goes on to
-   * the fetch (which looks again under the lock) without a second lookup, a round trip on a
-   * database server.
+   * Why the front door handed a request on: the fetch of its narinfo failed (a 404 among others).
+   * Its route answers with that error; a request without an entry here (a failed lookup) is served
+   * by the route from the start.
    */
-  private readonly notStored = new WeakSet<ServerResponse>();
+  private readonly failedAtDoor = new WeakMap<ServerResponse, { error: unknown }>();
 
   onModuleInit(): void {
-    // A hit at the root is answered at the front door; misses and everything else by the routes below.
     this.hot.front(
       '/:name',
       (url) => (ROOT_FILE.test(url) ? narInfoHashOf(url.slice(1)) : undefined),
-      (hash, res) =>
-        this.narInfos.storedNarInfo(hash).then((body) => {
-          if (!body) {
-            this.notStored.add(res);
-            return null;
-          }
-          markServedSource(res, 'cache');
-          return { type: NARINFO_TYPE, body };
+      (hash, res, id) =>
+        this.narInfos.storedNarInfo(hash).then((stored) => {
+          markServedSource(res, stored ? 'cache' : 'upstream');
+          if (stored) return { type: NARINFO_TYPE, body: stored };
+          return this.contexts.enter(id, res, () => this.narInfos.fetchNarInfo(hash)).then(
+            (body) => ({ type: NARINFO_TYPE, body }),
+            (error: unknown) => {
+              this.failedAtDoor.set(res, { error });
+              return null;
+            },
+          );
         }),
     );
     // Other files at the root (`<hash>.ls`) are handed on here rather than routed by Fastify: a pattern
@@ -70,7 +74,9 @@ export class NarInfoRoutes implements OnModuleInit {
   }
 
   private async narInfo(hash: string, request: HotRequest, reply: FastifyReply): Promise<Buffer> {
-    const stored = this.notStored.has(reply.raw) ? null : await this.narInfos.storedNarInfo(hash);
+    const failed = this.failedAtDoor.get(reply.raw);
+    if (failed) throw failed.error;
+    const stored = await this.narInfos.storedNarInfo(hash);
     markServedSource(reply.raw, stored ? 'cache' : 'upstream');
     return stored ?? this.contexts.run(request, reply, () => this.narInfos.fetchNarInfo(hash));
   }

@@ -1,25 +1,28 @@
 import { once } from 'node:events';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { FrontExchange, FrontRoute, frontDoorOf, frontDoorServer } from './front-door';
+import { FrontExchange, FrontRoute, frontDoorOf, frontDoorServer, idGivenAtDoor } from './front-door';
 
 const SETTINGS = { keepAliveTimeout: 72_000, requestTimeout: 0, connectionTimeout: 0, maxRequestsPerSocket: 0 };
 
 /** Fastify's place: answers 'inner' to whatever the door leaves it, and remembers what it got. */
-function inner(): { handler: (req: IncomingMessage, res: ServerResponse) => void; got: string[] } {
+function inner(): { handler: (req: IncomingMessage, res: ServerResponse) => void; got: string[]; ids: (string | undefined)[] } {
   const got: string[] = [];
+  const ids: (string | undefined)[] = [];
   return {
     got,
+    ids,
     handler: (req, res) => {
       got.push(`${req.method} ${req.url}`);
+      ids.push(idGivenAtDoor(req));
       req.resume();
       req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('inner'));
     },
   };
 }
 
-/** A route taking `/hit/<key>`, answering keys that start with 'a', null for 'n', failing for 'f'. */
-function route(taken: string[]): FrontRoute {
+/** A route taking `/hit/<key>`, answering keys that start with 'a', null for 'n', failing for 'f'; `ids` are the ids it was given. */
+function route(taken: string[], ids: string[] = []): FrontRoute {
   return {
     pattern: '/hit/:key',
     take: (req) => {
@@ -27,7 +30,8 @@ function route(taken: string[]): FrontRoute {
       if (key !== undefined) taken.push(key);
       return key;
     },
-    answer: async (key) => {
+    answer: async (key, _res, id) => {
+      ids.push(id);
       if (key.startsWith('f')) throw new Error('lookup failed');
       return key.startsWith('a') ? { type: 'text/x-test', body: Buffer.from(`answer ${key}`) } : null;
     },
@@ -116,6 +120,18 @@ describe('FrontDoor', () => {
     expect(taken).toEqual(['n1', 'f1']);
     expect(fastify.got).toEqual(['GET /other', 'GET /hit/n1', 'GET /hit/f1']);
     expect(observed).toEqual([]);
+  });
+
+  it('hands a request on with the id its route was given (for Fastify to keep); one no route took has none', async () => {
+    const given: string[] = [];
+    const door = frontDoorOf(sut)!;
+    // A route of its own, to see the ids it is given; each test's server counts fresh ids from 1.
+    door.route({ ...route([], given), pattern: '/ids/:key', take: (req) => (req.url?.startsWith('/ids/') ? req.url.slice(5) : undefined) });
+    await get('/ids/n1');
+    await get('/ids/f1', { headers: { 'x-request-id': 'given' } });
+    await get('/other');
+    expect(given).toEqual(['id-1', 'given']);
+    expect(fastify.ids).toEqual(['id-1', 'given', undefined]);
   });
 
   it('leaves a request with a body to Fastify, without asking the routes', async () => {

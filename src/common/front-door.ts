@@ -16,10 +16,11 @@ export interface FrontRoute {
   /** The key this route answers the request for, or undefined to leave the request to Fastify. */
   take(req: IncomingMessage): string | undefined;
   /**
-   * The answer, or null to hand the request to Fastify after all (e.g. a miss, which needs all that
-   * Fastify's route does). A failure hands it over too: the route behind answers it as it should.
+   * The answer, or null to hand the request to Fastify after all. A failure hands it over too: the
+   * route behind answers it as it should. `id` is the request's id, for the lines logged meanwhile;
+   * a request handed over keeps it (see idGivenAtDoor).
    */
-  answer(key: string, res: ServerResponse): Promise<FrontAnswer | null>;
+  answer(key: string, res: ServerResponse, id: string): Promise<FrontAnswer | null>;
 }
 
 /** One request the front door answered, told to the observers once its response closed (sent, or the client gone). */
@@ -88,16 +89,19 @@ export class FrontDoor {
     inner: (req: IncomingMessage, res: ServerResponse) => void,
   ): void {
     const started = process.hrtime.bigint();
-    const next = (): void => inner(req, res);
+    const id = this.requestId(req);
+    const next = (): void => {
+      handedOver.set(req, id);
+      inner(req, res);
+    };
     let answered: Promise<FrontAnswer | null>;
     try {
-      answered = route.answer(key, res);
+      answered = route.answer(key, res, id);
     } catch {
       return next();
     }
     answered.then((answer) => {
       if (!answer) return next();
-      const id = this.requestId(req);
       const tell = () => {
         const exchange: FrontExchange = { req, res, id, route, started, answer };
         for (const observer of this.observers) observer(exchange);
@@ -122,6 +126,17 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 const doors = new WeakMap<Server, FrontDoor>();
+
+/** Ids of the requests a route took and then handed to Fastify: they keep the id given at the door. */
+const handedOver = new WeakMap<IncomingMessage, string>();
+
+/**
+ * The id the front door gave `req` before handing it to Fastify, if it did: for Fastify's genReqId,
+ * so that the lines logged at the door and after carry one id.
+ */
+export function idGivenAtDoor(req: IncomingMessage): string | undefined {
+  return handedOver.get(req);
+}
 
 /**
  * An HTTP/1 server for Fastify's `serverFactory`, set up as Fastify sets up its own, whose requests

@@ -52,12 +52,17 @@ export class RequestContexts {
 
   /** Runs `fn` in the context of `request`, which is left when its response is closed. */
   run<T>(request: FastifyRequest, reply: FastifyReply, fn: () => T): T {
+    return this.enter(request.id, reply.raw, fn);
+  }
+
+  /** The same for a request Fastify has not seen (one the front door serves): by its id and response. */
+  enter<T>(id: string, res: ServerResponse, fn: () => T): T {
     // A response already closed emits nothing more: such a context is not counted as open.
-    if (!reply.raw.destroyed) {
+    if (!res.destroyed) {
       this.open++;
-      reply.raw.on('close', this.closed);
+      res.on('close', this.closed);
     }
-    return storage.run(new RequestStore(this.root, request.id), fn);
+    return storage.run(new RequestStore(this.root, id), fn);
   }
 }
 
