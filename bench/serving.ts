@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { formatPublicKey, nix32Encode } from 'src/nix';
 import { BARE_KINDS, startBare } from './serving/bare-servers';
 import { BACKEND_DESCRIPTIONS, BACKEND_NAMES, Backend, BackendName, prepareBackend } from './serving/backends';
-import { Child, freePort, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
+import { Child, freePort, mainThreadCpuNs, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
 import { SpliceResult, buildSpliceClient, runSpliceClient } from './serving/splice-client';
 import { TimedClient } from './serving/timed-client';
 import { MissPath, Upstream, narInfo, sha256, storePathHash } from './serving/upstream';
@@ -359,6 +359,8 @@ function narRows(tag: string, size: number, ours: SpliceResult, theirs: SpliceRe
 
 interface Substitution {
   narinfoMs: number;
+  /** CPU time of the server's main thread while the client waited for the narinfo (NaN: not measured). */
+  narinfoCpuMs: number;
   firstByteMs: number;
   wholeMs: number;
 }
@@ -366,22 +368,26 @@ interface Substitution {
 /**
  * What a Nix client does for a path: GET its narinfo, then the NAR its URL names. Times from the
  * start to the whole narinfo, to the first NAR byte and to the last; the bytes are checked after.
+ * With `serverPid`, also the CPU time that server's main thread spent meanwhile: a figure that
+ * moves much less than the times on a shared machine.
  */
-async function substitute(client: TimedClient, base: string, path: MissPath): Promise<Substitution> {
+async function substitute(client: TimedClient, base: string, path: MissPath, serverPid?: number): Promise<Substitution> {
   const ok = async (url: string, keep: 'text' | 'sha256') => {
     const res = await client.get(url, keep);
     if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${res.text.slice(0, 200)}`);
     return res;
   };
+  const cpuBefore = serverPid === undefined ? 0n : mainThreadCpuNs(serverPid);
   const started = performance.now();
   const narinfo = await ok(`${base}/${path.hash}.narinfo`, 'text');
   const narinfoMs = performance.now() - started;
+  const narinfoCpuMs = serverPid === undefined ? NaN : Number(mainThreadCpuNs(serverPid) - cpuBefore) / 1e6;
   const url = /^URL: (.*)$/m.exec(narinfo.text)?.[1];
   const res = await ok(`${base}/${url}`, 'sha256');
   if (res.bytes !== path.size || nix32Encode(res.sha256!) !== path.narHash) {
     throw new Error(`${base}/${url}: wrong NAR bytes (${res.bytes} of ${path.size}, or another hash)`);
   }
-  return { narinfoMs, firstByteMs: res.firstByteAt - started, wholeMs: res.endAt - started };
+  return { narinfoMs, narinfoCpuMs, firstByteMs: res.firstByteAt - started, wholeMs: res.endAt - started };
 }
 
 async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<Row[]> {
@@ -395,7 +401,7 @@ async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<
       for (let i = 0; i < MISS_WARM_UP + MISSES; i++) {
         const path = await upstream.addRandomPath(`miss-${size}-${i}`, size);
         const direct = await substitute(client, upstream.url, path);
-        const proxied = await substitute(client, ncps.url, path);
+        const proxied = await substitute(client, ncps.url, path, ncps.pids[0]);
         await upstream.forget(path);
         if (i >= MISS_WARM_UP) {
           theirs.push(direct);
@@ -417,6 +423,12 @@ async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<
           ncps: ms(m(ours, 'narinfoMs')),
           reference: ms(m(theirs, 'narinfoMs')),
           ratio: added(m(ours, 'narinfoMs'), m(theirs, 'narinfoMs')),
+        },
+        {
+          figure: `${figure}: ncps main-thread CPU while the narinfo was awaited`,
+          ncps: ms(m(ours, 'narinfoCpuMs')),
+          reference: '',
+          ratio: '',
         },
         {
           figure: `${figure}: time to the first NAR byte`,

@@ -1,6 +1,7 @@
 /** Child processes of the serving benchmark: started pinned to a CPU, watched through /proc. */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
@@ -95,6 +96,16 @@ export async function cpuSeconds(pids: number[]): Promise<number> {
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks / 100; // USER_HZ, 100 on every Linux that Node runs on
+}
+
+/**
+ * Nanoseconds the main thread of `pid` has run, from /proc/<pid>/schedstat: exact (not in clock
+ * ticks) as of the thread's last switch, so read while it waits, not while it runs. For work that
+ * takes milliseconds, such as one miss.
+ */
+export function mainThreadCpuNs(pid: number): bigint {
+  const stat = readFileSync(`/proc/${pid}/schedstat`, 'utf8');
+  return BigInt(stat.slice(0, stat.indexOf(' ')));
 }
 
 /** VmRSS (resident now) and VmHWM (peak resident since start) of `pid`, in bytes. */
