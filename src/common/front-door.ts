@@ -1,5 +1,8 @@
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 
+/** The response header that carries each request's id (see src/logging/request-id.ts). */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
 /** A whole body, made before the answer starts. */
 export interface FrontAnswer {
   type: string;
@@ -108,15 +111,19 @@ export class FrontDoor {
       };
       // The client hung up while the answer was looked up: nothing to send, the response closed already.
       if (res.destroyed) return tell();
-      // Set one by one (not given to writeHead), so that getHeaders() shows them, as in the request log.
-      res.setHeader('content-type', answer.type);
-      res.setHeader('content-length', answer.body.length);
-      res.setHeader('x-request-id', id);
+      // Given to writeHead as a list: Node then writes them without keeping a header map, so
+      // getHeaders() is empty; observers that show them take them from frontHeaders.
+      res.writeHead(200, ['content-type', answer.type, 'content-length', String(answer.body.length), REQUEST_ID_HEADER, id]);
       res.end(answer.body);
       // 'close' comes once; `on` spares the wrapper `once` makes.
       if (this.observers.length > 0) res.on('close', tell);
     }, next);
   }
+}
+
+/** The headers the front door sent with `exchange`'s answer, as getHeaders() would give them. */
+export function frontHeaders(exchange: Pick<FrontExchange, 'id' | 'answer'>): Record<string, string | number> {
+  return { 'content-type': exchange.answer.type, 'content-length': exchange.answer.body.length, [REQUEST_ID_HEADER]: exchange.id };
 }
 
 /** Whether the request announced a body (Content-Length above 0, or chunked). */

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import { FastifyInstance } from 'fastify';
+import { REQUEST_ID_HEADER } from 'src/common/front-door';
 
-export const REQUEST_ID_HEADER = 'x-request-id';
+export { REQUEST_ID_HEADER };
 
 /** What a load balancer or client may pass as request id: short, and nothing that could forge a log line. */
 const ACCEPTED_ID = /^[\w.-]{1,64}$/;

@@ -1,6 +1,6 @@
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { FrontDoor } from 'src/common/front-door';
+import { FrontDoor, FrontExchange, frontHeaders } from 'src/common/front-door';
 import { Store, storage } from 'nestjs-pino/storage';
 import { Logger } from 'pino';
 import { RequestLogOptions } from './logger.options';
@@ -73,6 +73,8 @@ interface Ended {
   res: ServerResponse;
   /** Milliseconds from its arrival to the close of its response. */
   elapsedMs: number;
+  /** Set when the front door answered: its headers are not in getHeaders() (see frontHeaders). */
+  atDoor?: FrontExchange;
 }
 
 /**
@@ -90,7 +92,7 @@ export function logRequests(
   options: RequestLogOptions,
   door?: FrontDoor,
 ): void {
-  const ended = ({ id, req, res, elapsedMs }: Ended): void => {
+  const ended = ({ id, req, res, elapsedMs, atDoor }: Ended): void => {
     const level = options.customLogLevel(req, res);
     if (!root.isLevelEnabled(level)) return;
     const message = res.statusCode >= 500 ? options.customErrorMessage : options.customSuccessMessage;
@@ -105,7 +107,7 @@ export function logRequests(
           remoteAddress: req.socket.remoteAddress,
           remotePort: req.socket.remotePort,
         },
-        res: { statusCode: res.statusCode, headers: res.getHeaders() },
+        res: { statusCode: res.statusCode, headers: atDoor ? frontHeaders(atDoor) : res.getHeaders() },
         responseTime: Math.round(elapsedMs),
       },
       message(req, res),
@@ -120,7 +122,10 @@ export function logRequests(
     if (request.routeOptions.config.ownLogContext) done();
     else contexts.run(request, reply, done);
   });
-  door?.observe(({ id, req, res, started }) => {
-    if (!options.autoLogging.ignore(req)) ended({ id, req, res, elapsedMs: Number(process.hrtime.bigint() - started) / 1e6 });
+  door?.observe((exchange) => {
+    const { id, req, res, started } = exchange;
+    if (options.autoLogging.ignore(req)) return;
+    // A client gone before the answer was sent got no headers.
+    ended({ id, req, res, elapsedMs: Number(process.hrtime.bigint() - started) / 1e6, atDoor: res.headersSent ? exchange : undefined });
   });
 }
