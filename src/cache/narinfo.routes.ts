@@ -48,13 +48,15 @@ export class NarInfoRoutes implements OnModuleInit {
         this.narInfos.storedNarInfo(hash).then((stored) => {
           markServedSource(res, stored ? 'cache' : 'upstream');
           if (stored) return { type: NARINFO_TYPE, body: stored };
-          return this.contexts.enter(id, res, () => this.narInfos.fetchNarInfo(hash)).then(
-            (body) => ({ type: NARINFO_TYPE, body }),
-            (error: unknown) => {
-              this.failedAtDoor.set(res, { error });
-              return null;
-            },
-          );
+          return this.contexts
+            .enter(id, res, () => this.narInfos.fetchNarInfo(hash))
+            .then(
+              (body) => ({ type: NARINFO_TYPE, body }),
+              (error: unknown) => {
+                this.failedAtDoor.set(res, { error });
+                return null;
+              },
+            );
         }),
     );
     // Other files at the root (`<hash>.ls`) are handed on here rather than routed by Fastify: a pattern

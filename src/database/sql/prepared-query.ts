@@ -96,8 +96,8 @@ const SQLITE_DATA_VERSION = 'PRAGMA data_version';
  * TypeORM's (one awaits I/O on the shared connection) they run as they would have before: in it.
  *
  * Outside one, the rows of a lookup by one text parameter are remembered until the database changes
- * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn): a hit on a database nobody wrote to
- * since costs no lookup. Callers get the same arrays again and must not change them. Never inside a
+ * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn, before the lookups): a hit on a
+ * database nobody wrote to since costs no lookup, and a turn of such hits no transaction. Callers get the same arrays again and must not change them. Never inside a
  * transaction, whose writes may yet be rolled back without total_changes() moving back.
  */
 function sqliteQuery(dataSource: DataSource, sql: string): Run {
@@ -148,18 +148,24 @@ function sqliteQuery(dataSource: DataSource, sql: string): Run {
     }
     const { lookup, begin, commit, rollback, changes, dataVersion } = prepared;
     const outside = !connection.inTransaction;
-    // Even for one lookup: the version is read first, and both then share one read lock (BEGIN is
-    // deferred: it takes the lock with the first read). Should BEGIN fail, each statement runs in a
-    // transaction of its own, as it would alone.
-    const together = outside && succeeds(begin);
+    // The version first, on its own: when the memo answers every lookup (a busy server on a database
+    // nobody wrote to), that is all the turn reads. Rows read after it are at least as new as the
+    // version they are remembered under, and any later write moves the version and clears them.
     const remember = outside && memoHolds(changes, dataVersion);
-    for (const { params, resolve, reject } of lookups) {
+    const pending: [Lookup, string | undefined][] = [];
+    for (const query of lookups) {
+      const { params } = query;
       const key = remember && params.length === 1 && typeof params[0] === 'string' ? params[0] : undefined;
       const known = key === undefined ? undefined : memo.get(key);
-      if (known) {
-        resolve(known);
-        continue;
-      }
+      if (known) query.resolve(known);
+      else pending.push([query, key]);
+    }
+    if (pending.length === 0) return;
+    // Several lookups share one read lock (BEGIN is deferred: it takes the lock with the first
+    // read); one runs alone, in the transaction of its own it would have anyway. Should BEGIN fail,
+    // each runs in its own.
+    const together = outside && pending.length > 1 && succeeds(begin);
+    for (const [{ params, resolve, reject }, key] of pending) {
       try {
         const rows = lookup.all(...params);
         if (key !== undefined) {
