@@ -91,14 +91,15 @@ const SQLITE_DATA_VERSION = 'PRAGMA data_version';
  * better-sqlite3 runs a statement synchronously, each in a transaction of its own; in WAL mode
  * beginning and ending one takes and releases a read lock (two fcntl calls), which costs as much as
  * the lookup itself. So the lookups asked for during one turn of the event loop (the requests of the
- * connections that had data) run together, in one read transaction, when the turn ends: a busy
- * server pays the lock once per turn, an idle one waits for nothing. Inside a transaction of
+ * connections that had data) run together when the turn ends, two or more in one read transaction:
+ * a busy server pays the lock once per turn, an idle one waits for nothing. Inside a transaction of
  * TypeORM's (one awaits I/O on the shared connection) they run as they would have before: in it.
  *
  * Outside one, the rows of a lookup by one text parameter are remembered until the database changes
  * (SQLITE_CHANGES and SQLITE_DATA_VERSION, read once per turn, before the lookups): a hit on a
- * database nobody wrote to since costs no lookup, and a turn of such hits no transaction. Callers get the same arrays again and must not change them. Never inside a
- * transaction, whose writes may yet be rolled back without total_changes() moving back.
+ * database nobody wrote to since costs no lookup, and a turn of such hits no transaction. Callers
+ * get the same arrays again and must not change them. Never inside a transaction, whose writes may
+ * yet be rolled back without total_changes() moving back.
  */
 function sqliteQuery(dataSource: DataSource, sql: string): Run {
   // Prepared on first use (the connection exists once the source is initialized), and again if the
