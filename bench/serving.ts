@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatPublicKey, nix32Encode } from 'src/nix';
-import { BARE_KINDS, startBare } from './serving/bare-servers';
+import { BARE_KINDS, BareServer, startBare, startPassThrough } from './serving/bare-servers';
 import { BACKEND_DESCRIPTIONS, BACKEND_NAMES, Backend, BackendName, prepareBackend } from './serving/backends';
 import { Child, freePort, mainThreadCpuNs, memory, pinSelf, startPinned, stop, waitUntilUp, withChildren } from './serving/processes';
 import { SpliceResult, buildSpliceClient, runSpliceClient } from './serving/splice-client';
@@ -390,34 +390,48 @@ async function substitute(client: TimedClient, base: string, path: MissPath, ser
   return { narinfoMs, narinfoCpuMs, firstByteMs: res.firstByteAt - started, wholeMs: res.endAt - started };
 }
 
-async function missRows(tag: string, ncps: Server, upstream: Upstream): Promise<Row[]> {
+/**
+ * Each fresh path straight from the upstream, then through ncps (and through `bare`, the bare Node
+ * pass-through, when given), path by path: all see the same machine load.
+ */
+async function missRows(tag: string, ncps: Server, upstream: Upstream, bare?: BareServer): Promise<Row[]> {
   const rows: Row[] = [];
   const client = new TimedClient();
   try {
     for (const size of MISS_SIZES) {
       const ours: Substitution[] = [];
       const theirs: Substitution[] = [];
-      // Straight from the upstream, then through ncps, path by path: both see the same machine load.
+      const bareOnes: Substitution[] = [];
       for (let i = 0; i < MISS_WARM_UP + MISSES; i++) {
         const path = await upstream.addRandomPath(`miss-${size}-${i}`, size);
         const direct = await substitute(client, upstream.url, path);
         const proxied = await substitute(client, ncps.url, path, ncps.pids[0]);
+        const passed = bare && (await substitute(client, bare.url, path));
         await upstream.forget(path);
         if (i >= MISS_WARM_UP) {
           theirs.push(direct);
           ours.push(proxied);
+          if (passed) bareOnes.push(passed);
         }
         await sleep(MISS_PAUSE_MS);
       }
       const figure = `${tag}miss, fresh ${sizeName(size)} NAR (median of ${MISSES})`;
       const m = (list: Substitution[], key: keyof Substitution) => median(list.map((s) => s[key]));
-      rows.push(
-        {
-          figure: `${figure}: time to the whole NAR`,
+      rows.push({
+        figure: `${figure}: time to the whole NAR`,
+        ncps: ms(m(ours, 'wholeMs')),
+        reference: `upstream ${ms(m(theirs, 'wholeMs'))}`,
+        ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')),
+      });
+      if (bareOnes.length > 0) {
+        rows.push({
+          figure: `${figure}: time to the whole NAR, beside a bare Node pass-through on ncps's CPU (sha256, file write, send; no lookup, lock, signature or database)`,
           ncps: ms(m(ours, 'wholeMs')),
-          reference: `upstream ${ms(m(theirs, 'wholeMs'))}`,
-          ratio: times(m(ours, 'wholeMs'), m(theirs, 'wholeMs')),
-        },
+          reference: `bare ${ms(m(bareOnes, 'wholeMs'))} (${times(m(bareOnes, 'wholeMs'), m(theirs, 'wholeMs'))} the upstream)`,
+          ratio: times(m(ours, 'wholeMs'), m(bareOnes, 'wholeMs')),
+        });
+      }
+      rows.push(
         {
           figure: `${figure}: time to the narinfo`,
           ncps: ms(m(ours, 'narinfoMs')),
@@ -551,7 +565,15 @@ async function main(): Promise<void> {
               rows.push(...narRows(tag, nar.size, ours, nginxNars.get(nar.size)!));
             }
           }
-          if (sections.has('miss')) rows.push(...(await missRows(tag, ncps, upstream)));
+          if (sections.has('miss')) {
+            // The bare pass-through beside the embedded defaults only: it has no backend.
+            const bare = backend ? undefined : await startPassThrough(dir, SERVER_CPU, upstream.url);
+            try {
+              rows.push(...(await missRows(tag, ncps, upstream, bare)));
+            } finally {
+              if (bare) await stop(bare.process);
+            }
+          }
         } finally {
           await stop(ncps.process);
         }
