@@ -41,7 +41,7 @@ export interface PutResult {
  * - `check` is a cheap real probe used by /health; it throws an Error whose message explains the problem.
  */
 /** Reads of a file handed to putFile and streamed. */
-const FILE_READ_BYTES = 1024 * 1024;
+export const FILE_READ_BYTES = 1024 * 1024;
 
 export abstract class StoragePort {
   abstract readonly kind: 'local' | 's3';

@@ -10,6 +10,23 @@ export function isNotFound(error: unknown): boolean {
   return error.name === 'NoSuchKey' || error.name === 'NotFound' || error.$metadata.httpStatusCode === 404;
 }
 
+/** Errnos of a connection that broke or could not be made: worth another attempt. */
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+/**
+ * A failure that another attempt may not meet: S3 failed (5xx) or throttled us (429, SlowDown), the
+ * SDK's socket timed out, or the connection broke. Client errors (4xx: credentials, bucket, request)
+ * and local ones (the file to send) are final.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof S3ServiceException) {
+    const status = error.$metadata.httpStatusCode ?? 0;
+    return status >= 500 || status === 429 || error.name === 'SlowDown';
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return errorName(error) === 'TimeoutError' || (code !== undefined && TRANSIENT_CODES.has(code));
+}
+
 export function isInvalidRange(error: unknown): boolean {
   return error instanceof S3ServiceException && (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416);
 }
