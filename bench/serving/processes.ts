@@ -108,6 +108,22 @@ export function mainThreadCpuNs(pid: number): bigint {
   return BigInt(stat.slice(0, stat.indexOf(' ')));
 }
 
+/**
+ * Waits until `pid` has used no CPU for `windowMs` (its clock ticks did not move), and at least that
+ * long; gives up after `maxMs`. For work a server still does after its
+ * client was answered (a NAR's commit to storage), so that it is not timed in the next measurement.
+ */
+export async function quiet(pid: number, windowMs = 100, maxMs = 10_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let before = await cpuSeconds([pid]);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const now = await cpuSeconds([pid]);
+    if (now === before || Date.now() >= deadline) return;
+    before = now;
+  }
+}
+
 /** VmRSS (resident now) and VmHWM (peak resident since start) of `pid`, in bytes. */
 export async function memory(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
