@@ -13,8 +13,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from 'src/common/error-fields';
+import { RetryPolicy, retry } from 'src/common/retry';
 import { S3StorageConfig } from 'src/config/config';
 import { ByteRange, FILE_READ_BYTES, OpenedObject, PutResult, StoragePort, StoredObject, assertSafeKey } from 'src/storage/storage.port';
 import { discard } from 'src/storage/storage.discard';
@@ -40,10 +40,10 @@ const QUEUE_SIZE = 2;
  */
 const SINGLE_PUT_MAX_BYTES = 64 * 1024 * 1024;
 /**
- * The SDK cannot retry a request whose body is a stream, so putFile does, re-reading the file: after
- * these pauses, when S3 failed or throttled (5xx, 429) or the connection broke.
+ * The SDK cannot retry a request whose body is a stream, so putFile does, reading the file again:
+ * three tries in all, when S3 failed or throttled (5xx, 429) or the connection broke.
  */
-const PUT_RETRY_DELAYS_MS = [200, 1000];
+const PUT_RETRY: RetryPolicy = { attempts: 3, retryable: isTransient, delayMs: (attempt) => 200 * 5 ** (attempt - 1) };
 
 /** /health must answer even when the endpoint swallows packets. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -142,20 +142,19 @@ export class S3Storage extends StoragePort {
     if (size > this.singlePutMaxBytes) return super.putFile(key, path);
     const existing = await this.head(key);
     if (existing) return { size: existing.size, created: false };
-    for (let attempt = 0; ; attempt++) {
+    const put = async () => {
       const body = createReadStream(path, { highWaterMark: FILE_READ_BYTES });
       try {
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size }));
-        return { size, created: true };
       } catch (error) {
-        const delay = PUT_RETRY_DELAYS_MS[attempt];
-        if (delay === undefined || !isTransient(error)) throw error;
-        this.logger.warn({ key, attempt: attempt + 1, err: errorMessage(error) }, 'S3 PutObject failed; trying again');
-        await sleep(delay);
+        if (isTransient(error)) this.logger.warn({ key, err: errorMessage(error) }, 'S3 PutObject failed');
+        throw error;
       } finally {
         body.destroy();
       }
-    }
+    };
+    await retry(put, PUT_RETRY);
+    return { size, created: true };
   }
 
   async head(key: string): Promise<StoredObject | null> {
