@@ -110,8 +110,8 @@ export function mainThreadCpuNs(pid: number): bigint {
 
 /**
  * Waits until `pid` has used no CPU for `windowMs` (its clock ticks did not move), and at least that
- * long; gives up after `maxMs`. For work a server still does after its
- * client was answered (a NAR's commit to storage), so that it is not timed in the next measurement.
+ * long; gives up after `maxMs`. For work a server still does after its client was answered (a NAR's
+ * commit to storage), so that it is not timed in the next measurement.
  */
 export async function quiet(pid: number, windowMs = 100, maxMs = 10_000): Promise<void> {
   const deadline = Date.now() + maxMs;

@@ -147,7 +147,8 @@ export class S3Storage extends StoragePort {
       try {
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size }));
       } catch (error) {
-        if (isTransient(error)) this.logger.warn({ key, err: errorMessage(error) }, 'S3 PutObject failed');
+        if (isTransient(error))
+          this.logger.warn({ key, err: errorMessage(error) }, `S3 PutObject failed (transient: tried up to ${PUT_RETRY.attempts} times)`);
         throw error;
       } finally {
         body.destroy();
